@@ -1,0 +1,276 @@
+"""The layer protocol shared by static layers and recurrent cells.
+
+A static layer is a recurrent layer whose state is empty: every layer speaks
+the same protocol, so the unroller and every training algorithm can treat a
+feedforward network, a recurrent cell and a stack of both alike.
+
+Shapes
+------
+- one step: ``x`` is ``(B, D)``, ``y`` is ``(B, O)``;
+- a sequence (time-major): ``xs`` is ``(T, B, D)``, ``ys`` is ``(T, B, O)``;
+- a state is a tuple of ``(B, H)`` arrays: ``()`` for static layers;
+- a mask is a ``(T, B)`` boolean array, ``False`` where a sequence has ended.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from ._checks import as_dtype
+
+__all__ = ["Layer", "StaticLayer", "State", "LAYER_TYPES"]
+
+State = tuple  # tuple of (B, H) arrays; () for a static layer
+
+#: Every concrete ``Layer`` subclass, by class name (used by ``rnnbp.load``).
+LAYER_TYPES: dict[str, type["Layer"]] = {}
+
+
+class Layer:
+    """Base class of every layer, static or recurrent.
+
+    Attributes
+    ----------
+    params : dict[str, ndarray]
+        The trainable arrays, by name.
+    grads : dict[str, ndarray]
+        Same keys and shapes as ``params``. ``backward`` *adds* into these
+        arrays in place and never rebinds them.
+    dtype : numpy.dtype or None
+        float64 or float32; ``None`` for parameter-free layers, which take
+        the dtype of whatever flows through them.
+    input_size, output_size : int or None
+        Feature sizes; ``None`` for shape-preserving layers (activations).
+    state_sizes : tuple[int, ...]
+        Width of each state component: ``()`` for static layers, ``(H,)`` for
+        Elman and GRU, ``(H, H)`` for LSTM.
+    training : bool
+        Training mode (affects ``Dropout``); see ``train`` and ``eval``.
+
+    Notes
+    -----
+    Subclasses implement ``forward`` and ``backward`` for one step. The
+    sequence methods ``forward_seq``/``backward_seq`` default to a loop over
+    the step methods; recurrent cells override them with a fast path.
+    Masked steps (``mask[t, b] == False``) carry the state unchanged, output
+    zeros, and ignore the output gradient that arrives there.
+    """
+
+    state_sizes: tuple[int, ...] = ()
+    #: True when a step's output *is* its hidden state h (Elman, LSTM, GRU).
+    output_is_hidden: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            LAYER_TYPES[cls.__name__] = cls
+
+    def __init__(self, dtype: Any = None) -> None:
+        self.dtype = None if dtype is None else as_dtype(dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.training = True
+        self.input_size: int | None = None
+        self.output_size: int | None = None
+
+    # -- parameters ---------------------------------------------------------
+    def _add_param(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Register a trainable array and its zero gradient."""
+        value = np.ascontiguousarray(value, dtype=self.dtype)
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+        return value
+
+    def zero_grad(self) -> None:
+        """Fill every gradient with zeros in place (views stay valid)."""
+        for g in self.grads.values():
+            g.fill(0)
+
+    @property
+    def num_params(self) -> int:
+        """Total number of trainable scalars."""
+        return int(sum(p.size for p in self.params.values()))
+
+    # -- modes --------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Layer":
+        """Set training mode (``Dropout`` drops units only in training mode)."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> "Layer":
+        """Set evaluation mode; same as ``train(False)``."""
+        return self.train(False)
+
+    # -- state --------------------------------------------------------------
+    def initial_state(self, batch_size: int) -> State:
+        """Return the zero state for a batch: a tuple of ``(B, H)`` arrays."""
+        dtype = self.dtype or np.float64
+        return tuple(np.zeros((batch_size, n), dtype=dtype) for n in self.state_sizes)
+
+    def leaves(self, prefix: str = "") -> Iterator[tuple[str, "Layer"]]:
+        """Yield ``(qualified_name, layer)`` for every non-container layer."""
+        yield prefix, self
+
+    def flatten_state(self, state: State) -> list[State]:
+        """Split a model state into the list of its leaf layers' states."""
+        return [state]
+
+    def unflatten_state(self, states: list[State]) -> State:
+        """Inverse of ``flatten_state``: consumes states from the list's front."""
+        return states.pop(0)
+
+    # -- one step -----------------------------------------------------------
+    def forward(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State, Any]:
+        """One step: ``(x (B, D), state) -> (y (B, O), state_next, cache)``."""
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray, dstate_next: State, cache: Any) -> tuple[np.ndarray, State]:
+        """One step back: ``(dy, dstate_next, cache) -> (dx, dstate)``; adds into ``grads``."""
+        raise NotImplementedError
+
+    # -- T steps (default: loop the step methods) ---------------------------
+    def forward_seq(self, xs: np.ndarray, state: State,
+                    mask: np.ndarray | None = None) -> tuple[np.ndarray, State, Any]:
+        """Run T steps: ``(xs (T, B, D), state) -> (ys (T, B, O), state_T, cache)``.
+
+        Parameters
+        ----------
+        xs : ndarray, shape (T, B, D)
+        state : tuple of ndarray, each (B, H)
+        mask : ndarray of bool, shape (T, B), optional
+            Where ``False`` the step is skipped: the state is carried
+            unchanged and the output is zero.
+        """
+        T = xs.shape[0]
+        caches: list[Any] = []
+        states: list[State] = [state]
+        ys = None
+        for t in range(T):
+            y, state_next, cache = self.forward(xs[t], state)
+            if mask is not None:
+                m = mask[t][:, None]
+                state_next = tuple(np.where(m, a, b) for a, b in zip(state_next, state))
+                y = np.where(m, y, 0).astype(y.dtype, copy=False)
+            if ys is None:
+                ys = np.empty((T,) + y.shape, dtype=y.dtype)
+            ys[t] = y
+            caches.append(cache)
+            states.append(state_next)
+            state = state_next
+        return ys, state, _StepLoopCache(caches, states, mask, xs.shape)
+
+    def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
+                     record: np.ndarray | None = None) -> tuple[np.ndarray, State]:
+        """Walk T steps back: ``(dys (T, B, O), dstate_T, cache) -> (dxs, dstate_0)``.
+
+        Parameters
+        ----------
+        dys : ndarray, shape (T, B, O)
+            Gradient of the loss with respect to each step's output.
+        dstate_T : tuple of ndarray
+            Gradient with respect to the final state (zeros if unused).
+        cache : object
+            What ``forward_seq`` returned.
+        record : ndarray, shape (T, B), optional
+            If given and the layer has state, filled with the norm of the
+            total gradient reaching the hidden state ``h_t`` at each step,
+            per sequence: ``||dL/dh_t||`` (from the step's own output and from
+            step ``t + 1``).
+
+        Returns
+        -------
+        dxs : ndarray, shape (T, B, D)
+        dstate_0 : tuple of ndarray
+        """
+        caches, mask = cache.caches, cache.mask
+        T = len(caches)
+        dxs = np.empty(cache.input_shape, dtype=dys.dtype)
+        dstate = dstate_T
+        for t in range(T - 1, -1, -1):
+            dy = dys[t]
+            if mask is not None:
+                m = mask[t][:, None]
+                dy = np.where(m, dy, 0).astype(dys.dtype, copy=False)
+            if record is not None and self.state_sizes:
+                dh = dstate[0] + dy if self.output_is_hidden else dstate[0]
+                record[t] = np.sqrt(np.einsum("bh,bh->b", dh, dh))
+            if mask is None:
+                dx, dstate = self.backward(dy, dstate, caches[t])
+            else:
+                carried = tuple(np.where(m, 0, d) for d in dstate)
+                passed = tuple(np.where(m, d, 0) for d in dstate)
+                dx, dprev = self.backward(dy, passed, caches[t])
+                dstate = tuple(a + b for a, b in zip(dprev, carried))
+            dxs[t] = dx
+        return dxs, dstate
+
+    def seq_states(self, cache: Any) -> State:
+        """States at every step from a ``forward_seq`` cache.
+
+        Returns
+        -------
+        tuple of ndarray
+            One ``(T + 1, B, H)`` array per state component; index 0 is the
+            initial state, index t the state after step t. ``()`` for static
+            layers.
+        """
+        if not self.state_sizes:
+            return ()
+        return tuple(np.stack(parts) for parts in zip(*cache.states))
+
+    # -- description --------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments (used by ``rnnbp.save``)."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class _StepLoopCache:
+    """Cache of the step-loop ``forward_seq``: one step cache per step."""
+
+    __slots__ = ("caches", "states", "mask", "input_shape")
+
+    def __init__(self, caches: list, states: list, mask: np.ndarray | None,
+                 input_shape: tuple[int, ...]) -> None:
+        self.caches = caches
+        self.states = states
+        self.mask = mask
+        self.input_shape = input_shape
+
+
+class StaticLayer(Layer):
+    """A layer without state whose step works on any leading shape.
+
+    ``forward_seq`` applies the step to all ``(T, B, D)`` at once (one call,
+    one GEMM for ``Linear``), then zeroes the outputs at masked steps.
+    Subclasses implement ``forward(x, ())``/``backward(dy, (), cache)`` so
+    they accept arrays of shape ``(..., D)``.
+    """
+
+    def forward_seq(self, xs, state, mask=None):
+        ys, _, cache = self.forward(xs, ())
+        if mask is not None:
+            ys = np.where(mask[:, :, None], ys, 0).astype(ys.dtype, copy=False)
+        return ys, (), _StaticSeqCache(cache, mask)
+
+    def backward_seq(self, dys, dstate_T, cache, record=None):
+        if cache.mask is not None:
+            dys = np.where(cache.mask[:, :, None], dys, 0).astype(dys.dtype, copy=False)
+        dxs, _ = self.backward(dys, (), cache.cache)
+        return dxs, ()
+
+    def seq_states(self, cache):
+        return ()
+
+
+class _StaticSeqCache:
+    __slots__ = ("cache", "mask")
+
+    def __init__(self, cache: Any, mask: np.ndarray | None) -> None:
+        self.cache = cache
+        self.mask = mask
