@@ -1,6 +1,29 @@
-"""rnnbp: backpropagation through time for recurrent networks, in numpy."""
+"""rnnbp: backpropagation through time for recurrent networks, in numpy.
 
+Every layer, static or recurrent, speaks one protocol (:class:`Layer`);
+:func:`unroll` runs a model over a sequence into a :class:`TimeGraph` whose
+``backward`` is full BPTT; :class:`TruncatedBPTT` walks long streams in
+windows; :func:`fit` trains. See ``docs/`` for the guide.
+"""
+
+from . import init, losses, optim
+from .cells import GRU, LSTM, Elman, LSTMState
+from .clip import clip_grad_norm, clip_grad_value
 from .errors import NonFiniteError
+from .gradcheck import GradcheckResult, gradcheck
 from .layer import Layer, StaticLayer
+from .layers import Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .tbptt import TruncatedBPTT
+from .train import History, accuracy, evaluate, fit, predict
+from .unroll import Node, TimeGraph, unroll
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Layer", "StaticLayer", "Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Sequential",
+    "Elman", "LSTM", "LSTMState", "GRU",
+    "unroll", "TimeGraph", "Node", "TruncatedBPTT",
+    "fit", "evaluate", "predict", "History", "accuracy",
+    "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
+    "NonFiniteError", "init", "losses", "optim",
+]

@@ -1,0 +1,372 @@
+"""Static layers: ``Linear``, activations, ``Dropout`` and the ``Sequential`` stack.
+
+Static layers have an empty state; their step works on arrays of any
+leading shape, so a whole ``(T, B, D)`` sequence is one call (one GEMM for
+``Linear``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import init as _init
+from ._checks import as_dtype, positive_int, probability
+from .layer import Layer, StaticLayer, State
+
+__all__ = ["Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Sequential"]
+
+
+def _check_features(x: np.ndarray, size: int, dtype: np.dtype, name: str) -> None:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(x).__name__}")
+    if x.ndim < 1 or x.shape[-1] != size:
+        raise ValueError(f"{name}: expected shape (..., {size}), got {x.shape}")
+    if x.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {x.dtype}")
+
+
+class Linear(StaticLayer):
+    """Affine map ``y = x @ W + b``.
+
+    Parameters
+    ----------
+    input_size, output_size : int
+        ``D`` and ``O``.
+    bias : bool, default True
+        Whether to learn ``b``.
+    dtype : {float64, float32}, default float64
+    seed : int, optional
+        Seed for the initialiser (ignored when ``rng`` is given).
+    rng : numpy.random.Generator, optional
+    init : str, default "glorot_uniform"
+        Name of the initialiser for ``W`` (see ``rnnbp.init``).
+
+    Attributes
+    ----------
+    params : {"W": (D, O), "b": (O,)}
+        ``W`` is the transpose of PyTorch's ``Linear.weight``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> layer = rnnbp.Linear(3, 2, seed=0)
+    >>> y, _, cache = layer.forward(np.ones((4, 3)), ())
+    >>> y.shape
+    (4, 2)
+    """
+
+    def __init__(self, input_size: int, output_size: int, *, bias: bool = True,
+                 dtype: Any = np.float64, seed: int | None = None,
+                 rng: np.random.Generator | None = None,
+                 init: str = "glorot_uniform") -> None:
+        super().__init__(dtype)
+        self.input_size = positive_int(input_size, "input_size")
+        self.output_size = positive_int(output_size, "output_size")
+        self.bias = bool(bias)
+        self.init = _init.check_name(init, "init")
+        rng = rng if rng is not None else np.random.default_rng(seed)
+        self._add_param("W", _init.by_name(init, (self.input_size, self.output_size), rng, self.dtype))
+        if self.bias:
+            self._add_param("b", np.zeros(self.output_size, dtype=self.dtype))
+
+    def forward(self, x: np.ndarray, state: State = ()) -> tuple[np.ndarray, State, Any]:
+        """``x (..., D) -> y (..., O)``; the cache is ``x``."""
+        _check_features(x, self.input_size, self.dtype, "x")
+        y = x @ self.params["W"]                                   # y = x W
+        if self.bias:
+            y += self.params["b"]                                  # y += b
+        return y, (), x
+
+    def backward(self, dy: np.ndarray, dstate_next: State, cache: np.ndarray) -> tuple[np.ndarray, State]:
+        """``dy (..., O) -> dx (..., D)``; adds ``dW`` and ``db`` into ``grads``."""
+        x = cache
+        x2 = x.reshape(-1, self.input_size)
+        dy2 = dy.reshape(-1, self.output_size)
+        self.grads["W"] += x2.T @ dy2                              # y = x W
+        if self.bias:
+            self.grads["b"] += dy2.sum(axis=0)                     # y = ... + b
+        dx = dy @ self.params["W"].T                               # y = x W
+        return dx, ()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"input_size": self.input_size, "output_size": self.output_size,
+                "bias": self.bias, "dtype": self.dtype.name, "init": self.init}
+
+
+class _Activation(StaticLayer):
+    """Elementwise activation; the cache is the output (all three need only it)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def forward(self, x, state=()):
+        """``x (..., D) -> y (..., D)``."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x: expected a numpy array, got {type(x).__name__}")
+        y = self._f(x)
+        return y, (), y
+
+    def backward(self, dy, dstate_next, cache):
+        """``dy (..., D) -> dx (..., D)``."""
+        return self._df(dy, cache), ()
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent, ``y = tanh(x)``, ``dy/dx = 1 - y**2``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> float(rnnbp.Tanh().forward(np.zeros(1), ())[0][0])
+    0.0
+    """
+
+    @staticmethod
+    def _f(x):
+        return np.tanh(x)
+
+    @staticmethod
+    def _df(dy, y):
+        return dy * (1 - y * y)                                    # y = tanh(x)
+
+
+class Sigmoid(_Activation):
+    """Logistic sigmoid, ``y = 1 / (1 + exp(-x))``, ``dy/dx = y (1 - y)``.
+
+    Computed as ``(1 + tanh(x / 2)) / 2``, which never overflows.
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> float(rnnbp.Sigmoid().forward(np.zeros(1), ())[0][0])
+    0.5
+    """
+
+    @staticmethod
+    def _f(x):
+        y = np.tanh(x * x.dtype.type(0.5))
+        y += 1
+        y *= x.dtype.type(0.5)
+        return y
+
+    @staticmethod
+    def _df(dy, y):
+        return dy * (y * (1 - y))                                  # y = sigmoid(x)
+
+
+class ReLU(_Activation):
+    """Rectified linear unit, ``y = max(x, 0)``; the derivative at 0 is taken as 0.
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> rnnbp.ReLU().forward(np.array([-1.0, 2.0]), ())[0]
+    array([0., 2.])
+    """
+
+    @staticmethod
+    def _f(x):
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def _df(dy, y):
+        return dy * (y > 0)                                        # y = max(x, 0)
+
+
+class Dropout(StaticLayer):
+    """Inverted dropout: in training mode each unit is zeroed with probability
+    ``p`` and the survivors are scaled by ``1 / (1 - p)``; in evaluation mode
+    it is the identity.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        Drop probability.
+    seed : int, optional
+        Seed of the layer's own generator (ignored when ``rng`` is given).
+    rng : numpy.random.Generator, optional
+
+    Notes
+    -----
+    Over a sequence a fresh mask is drawn for every step. ``rnnbp.fit`` reseeds
+    the generator from its own ``seed`` so training is reproducible.
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> drop = rnnbp.Dropout(0.5, seed=0)
+    >>> y, _, _ = drop.forward(np.ones((2, 4)), ())
+    >>> sorted(set(y.ravel().tolist())) in ([0.0, 2.0], [2.0], [0.0])
+    True
+    >>> drop.eval().forward(np.ones((2, 4)), ())[0].sum()
+    8.0
+    """
+
+    def __init__(self, p: float = 0.5, *, seed: int | None = None,
+                 rng: np.random.Generator | None = None) -> None:
+        super().__init__(None)
+        self.p = probability(p, "p")
+        self.rng = rng if rng is not None else np.random.default_rng(seed)
+
+    def forward(self, x, state=()):
+        """``x (..., D) -> y (..., D)``; the cache is the scaled keep-mask (or None)."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x: expected a numpy array, got {type(x).__name__}")
+        if not self.training or self.p == 0.0:
+            return x, (), None
+        keep = self.rng.random(x.shape) >= self.p
+        scale = (keep / (1.0 - self.p)).astype(x.dtype)
+        return x * scale, (), scale
+
+    def backward(self, dy, dstate_next, cache):
+        """``dy -> dx = dy * mask / (1 - p)``."""
+        if cache is None:
+            return dy, ()                                          # y = x
+        return dy * cache, ()                                      # y = x * mask / (1 - p)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+
+class Sequential(Layer):
+    """A stack of layers applied in order; itself a ``Layer``.
+
+    Parameters
+    ----------
+    *layers : Layer
+        The children, first to last.
+
+    Attributes
+    ----------
+    layers : list[Layer]
+    params, grads : dict[str, ndarray]
+        The children's arrays under qualified names (``"0.W_ih"``): the very
+        same array objects, so optimizers, clipping and save/load see every
+        trainable array through these dicts alone.
+
+    Notes
+    -----
+    The state is the tuple of the children's states. Over a sequence the
+    stack runs layer-major (each layer over all T steps, then the next),
+    which is exact for stacks without feedback and keeps every layer on its
+    fast path.
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> model = rnnbp.Sequential(rnnbp.LSTM(3, 8, seed=0), rnnbp.Linear(8, 2, seed=1))
+    >>> sorted(model.params)[:3]
+    ['0.W_hh', '0.W_ih', '0.b']
+    >>> ys, state, cache = model.forward_seq(np.zeros((5, 4, 3)), model.initial_state(4))
+    >>> ys.shape
+    (5, 4, 2)
+    """
+
+    def __init__(self, *layers: Layer) -> None:
+        super().__init__(None)
+        if not layers:
+            raise ValueError("layers: expected at least one layer, got none")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}]: expected a rnnbp.Layer, got {type(layer).__name__}")
+        self.layers = list(layers)
+        dtypes = {l.dtype for l in self.layers if l.dtype is not None}
+        if len(dtypes) > 1:
+            found = ", ".join(f"layers[{i}]: {l.dtype}" for i, l in enumerate(self.layers) if l.dtype is not None)
+            raise TypeError(f"layers: expected one dtype for the whole model, got {found}")
+        self.dtype = dtypes.pop() if dtypes else None
+        sized = [(i, l) for i, l in enumerate(self.layers) if l.input_size is not None or l.output_size is not None]
+        for (i, a), (j, b) in zip(sized, sized[1:]):
+            if a.output_size is not None and b.input_size is not None and a.output_size != b.input_size:
+                raise ValueError(f"layers[{j}]: expected input_size {a.output_size} "
+                                 f"(output of layers[{i}]), got {b.input_size}")
+        self.input_size = next((l.input_size for l in self.layers if l.input_size is not None), None)
+        self.output_size = next((l.output_size for l in reversed(self.layers) if l.output_size is not None), None)
+        for i, layer in enumerate(self.layers):
+            for name, p in layer.params.items():
+                self.params[f"{i}.{name}"] = p
+                self.grads[f"{i}.{name}"] = layer.grads[name]
+
+    @property
+    def state_sizes(self) -> tuple:  # type: ignore[override]
+        """Nested: one entry per child."""
+        return tuple(l.state_sizes for l in self.layers)
+
+    def train(self, mode: bool = True) -> "Sequential":
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def zero_grad(self) -> None:
+        for layer in self.layers:
+            layer.zero_grad()
+
+    def initial_state(self, batch_size: int) -> State:
+        return tuple(l.initial_state(batch_size) for l in self.layers)
+
+    def leaves(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        for i, layer in enumerate(self.layers):
+            yield from layer.leaves(f"{prefix}.{i}" if prefix else str(i))
+
+    def flatten_state(self, state: State) -> list[State]:
+        self._check_state_arity(state)
+        out: list[State] = []
+        for layer, s in zip(self.layers, state):
+            out.extend(layer.flatten_state(s))
+        return out
+
+    def unflatten_state(self, states: list[State]) -> State:
+        return tuple(layer.unflatten_state(states) for layer in self.layers)
+
+    def _check_state_arity(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) != len(self.layers):
+            got = f"a tuple of {len(state)}" if isinstance(state, tuple) else type(state).__name__
+            raise ValueError(f"state: expected a tuple of {len(self.layers)} per-layer states, got {got}")
+
+    def forward(self, x, state):
+        self._check_state_arity(state)
+        caches, new_state = [], []
+        for layer, s in zip(self.layers, state):
+            x, s, c = layer.forward(x, s)
+            caches.append(c)
+            new_state.append(s)
+        return x, tuple(new_state), caches
+
+    def backward(self, dy, dstate_next, cache):
+        dstate = [None] * len(self.layers)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dy, dstate[i] = self.layers[i].backward(dy, dstate_next[i], cache[i])
+        return dy, tuple(dstate)
+
+    def forward_seq(self, xs, state, mask=None):
+        self._check_state_arity(state)
+        caches, final = [], []
+        for layer, s in zip(self.layers, state):
+            xs, s, c = layer.forward_seq(xs, s, mask)
+            caches.append(c)
+            final.append(s)
+        return xs, tuple(final), caches
+
+    def backward_seq(self, dys, dstate_T, cache, record=None):
+        """As ``Layer.backward_seq``; ``record`` is not supported on a stack
+        (``rnnbp.unroll`` records each recurrent child separately)."""
+        if record is not None:
+            raise ValueError("record: not supported on a Sequential; use rnnbp.unroll, "
+                             "which records every recurrent layer")
+        dstate = [None] * len(self.layers)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dys, dstate[i] = self.layers[i].backward_seq(dys, dstate_T[i], cache[i])
+        return dys, tuple(dstate)
+
+    def seq_states(self, cache):
+        return tuple(l.seq_states(c) for l, c in zip(self.layers, cache))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"layers": [{"type": type(l).__name__, "config": l.get_config()} for l in self.layers]}
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(l) for l in self.layers)
+        return f"Sequential(\n  {inner}\n)"

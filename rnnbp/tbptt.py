@@ -1,0 +1,212 @@
+"""Truncated backpropagation through time, BPTT(k1, k2) (Williams & Peng 1990).
+
+A long stream is consumed ``k1`` new steps at a time. After each chunk, the
+error of the chunk's ``k1`` new outputs is sent back through the last ``k2``
+steps (``k2 >= k1``), and no further:
+
+::
+
+    stream:   ... s_{t-k2} | x_{t-k2+1} ... x_{t-k1} | x_{t-k1+1} ... x_t
+                  ^ cut        old steps (re-run,       new steps (loss
+                  (constant)   no loss)                 on their outputs)
+
+What is and is not back-propagated
+----------------------------------
+- Back-propagated: the loss of the **new** ``k1`` outputs only, through the
+  last ``k2`` steps: into the parameters (every one of those ``k2`` steps
+  contributes to the parameter gradient), and into the inputs of those steps.
+- Not back-propagated: anything into the state ``s_{t-k2}`` at the window's
+  start, which is treated as a constant; the outputs of the ``k2 - k1`` old
+  steps contribute no loss in this window (their loss was counted in the
+  window where they were new). So each output's error is counted exactly
+  once, and reaches between ``k2 - k1 + 1`` and ``k2`` steps back.
+- The state itself is always carried forward across windows: the forward
+  pass over the stream is exact; only the gradient is truncated.
+
+With ``k1 == k2`` this is the common "chunked" BPTT (PyTorch's detach every
+``k`` steps, Keras's ``stateful=True``). With ``k1 == k2 == T`` over a
+stream of length ``T`` it is full BPTT.
+
+The ``k2 - k1`` old steps are re-run from the stored state at the window
+start, so a window costs ``k2`` forward and ``k2`` backward steps; memory
+holds one window's graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _checks
+from .layer import Layer, State
+from .unroll import TimeGraph, unroll
+
+__all__ = ["TruncatedBPTT"]
+
+LossFn = Callable[..., tuple[float, np.ndarray]]
+
+
+def _copy_state(state: Any) -> Any:
+    if isinstance(state, np.ndarray):
+        return state.copy()
+    if hasattr(state, "_fields"):
+        return type(state)(*(_copy_state(s) for s in state))
+    return tuple(_copy_state(s) for s in state)
+
+
+class TruncatedBPTT:
+    """Truncated BPTT(k1, k2) over a long stream, with the state carried across windows.
+
+    Parameters
+    ----------
+    model : Layer
+    k1 : int
+        New steps per window: the gradient is computed every ``k1`` steps.
+    k2 : int, optional
+        Steps the error is sent back through (``k2 >= k1``); defaults to ``k1``.
+
+    Attributes
+    ----------
+    state : state or None
+        The model's state at the end of the stream so far (None before the
+        first window or after ``reset``).
+    graph : TimeGraph or None
+        The last window's graph (its ``state_grad_norms`` show how far the
+        truncated gradient reached).
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> model = rnnbp.Sequential(rnnbp.Elman(1, 8, seed=0), rnnbp.Linear(8, 1, seed=1))
+    >>> xs = np.sin(np.linspace(0, 20, 201))[:, None, None]
+    >>> tbptt = rnnbp.TruncatedBPTT(model, k1=10, k2=30)
+    >>> opt = rnnbp.optim.Adam(model, lr=1e-2)
+    >>> losses = tbptt.run(xs[:-1], xs[1:], rnnbp.losses.mse, optimizer=opt)
+    >>> len(losses)
+    20
+    """
+
+    def __init__(self, model: Layer, k1: int, k2: int | None = None) -> None:
+        if not isinstance(model, Layer):
+            raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
+        self.model = model
+        self.k1 = _checks.positive_int(k1, "k1")
+        self.k2 = self.k1 if k2 is None else _checks.positive_int(k2, "k2")
+        if self.k2 < self.k1:
+            raise ValueError(f"k2: expected k2 >= k1 = {self.k1}, got {self.k2}")
+        self.reset()
+
+    def reset(self, state: State | None = None) -> None:
+        """Start a new stream, from ``state`` (zeros when omitted)."""
+        self._start_state = None if state is None else _copy_state(state)
+        self._history_xs: np.ndarray | None = None
+        self._history_mask: np.ndarray | None = None
+        self.state: State | None = self._start_state
+        self.graph: TimeGraph | None = None
+
+    def step(self, xs: np.ndarray, targets: Any, loss: LossFn,
+             mask: np.ndarray | None = None) -> float:
+        """Take ``n <= k1`` new steps and add the truncated gradient into ``grads``.
+
+        The window is the ``n`` new steps plus the ``k2 - k1`` steps before
+        them (``k2`` steps for a full chunk; a shorter last chunk of a stream
+        gets a shorter window), run from the stored state at its start.
+
+        Parameters
+        ----------
+        xs : ndarray, shape (n, B, D)
+            The new inputs, ``1 <= n <= k1``.
+        targets : ndarray
+            Targets of the new outputs, passed to ``loss`` as given.
+        loss : callable
+            ``loss(outputs, targets, mask) -> (value, doutputs)`` as in
+            ``rnnbp.losses``, applied to the ``n`` new outputs only.
+        mask : ndarray of bool, shape (n, B), optional
+
+        Returns
+        -------
+        float
+            The loss of the new outputs.
+        """
+        n = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim >= 1 else 0
+        if not 1 <= n <= self.k1:
+            raise ValueError(f"xs: expected 1 to k1 = {self.k1} new steps, got shape "
+                             f"{getattr(xs, 'shape', type(xs).__name__)}")
+        if mask is not None:
+            _checks.mask_array(mask, n, xs.shape[1])
+        hist = self._history_xs
+        if hist is not None and hist.shape[1:] != xs.shape[1:]:
+            raise ValueError(f"xs: expected steps of shape {hist.shape[1:]} (as before in this "
+                             f"stream; call reset() to start a new one), got {xs.shape[1:]}")
+        if (mask is None) != (self._history_mask is None) and hist is not None and len(hist):
+            raise ValueError("mask: give a mask for every chunk of a stream or for none")
+        window = xs if hist is None else np.concatenate([hist, xs])
+        wmask = mask if mask is None or hist is None else np.concatenate([self._history_mask, mask])
+        graph = unroll(self.model, window, self._start_state, wmask)
+        L = window.shape[0]
+        value, dnew = loss(graph.outputs[L - n:], targets, mask)
+        dys = np.zeros_like(graph.outputs)
+        dys[L - n:] = dnew
+        graph.backward(dys)
+        # The next window starts k2 - k1 steps before this window's end.
+        keep = min(self.k2 - self.k1, L)
+        self._start_state = _copy_state(graph.state_at(L - keep))
+        self._history_xs = window[L - keep:].copy()
+        self._history_mask = None if wmask is None else wmask[L - keep:].copy()
+        self.state = graph.final_state
+        self.graph = graph
+        return float(value)
+
+    def run(self, xs: np.ndarray, targets: np.ndarray, loss: LossFn, *,
+            optimizer: Any = None, clip: float | None = None,
+            mask: np.ndarray | None = None,
+            callback: Callable[[int, float], None] | None = None) -> list[float]:
+        """Train over a whole stream: a window every ``k1`` steps.
+
+        For each window: zero the gradients, :meth:`step`, clip the global
+        gradient norm to ``clip`` if given, and ``optimizer.step()`` if given.
+        The stream continues from the current state (call :meth:`reset` for a
+        new one).
+
+        Parameters
+        ----------
+        xs : ndarray, shape (T, B, D)
+        targets : ndarray, shape (T, ...)
+            Time-aligned targets; sliced like ``xs``.
+        loss : callable
+            As in :meth:`step`.
+        optimizer : object with ``step()``, optional
+        clip : float, optional
+            Maximum global gradient norm.
+        mask : ndarray of bool, shape (T, B), optional
+        callback : callable, optional
+            ``callback(window_index, loss_value)`` after each window.
+
+        Returns
+        -------
+        list[float]
+            The loss of every window.
+        """
+        from .clip import clip_grad_norm
+
+        _checks.array(xs, "xs", dtype=self.model.dtype or xs.dtype)
+        if xs.ndim < 3:
+            raise ValueError(f"xs: expected a time-major array (T, B, D), got shape {xs.shape}")
+        if not isinstance(targets, np.ndarray) or targets.shape[0] != xs.shape[0]:
+            raise ValueError(f"targets: expected an array with {xs.shape[0]} steps first, got "
+                             f"{getattr(targets, 'shape', type(targets).__name__)}")
+        losses = []
+        for w, t0 in enumerate(range(0, xs.shape[0], self.k1)):
+            t1 = min(t0 + self.k1, xs.shape[0])
+            self.model.zero_grad()
+            value = self.step(xs[t0:t1], targets[t0:t1], loss,
+                              None if mask is None else mask[t0:t1])
+            if clip is not None:
+                clip_grad_norm(self.model, clip)
+            if optimizer is not None:
+                optimizer.step()
+            losses.append(value)
+            if callback is not None:
+                callback(w, value)
+        return losses
