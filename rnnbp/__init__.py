@@ -8,6 +8,7 @@ windows; :func:`fit` trains. See ``docs/`` for the guide.
 
 from . import init, losses, optim
 from .cells import GRU, LSTM, Elman, LSTMState
+from .conv import Conv2D, Flatten, MaxPool2D
 from .clip import clip_grad_norm, clip_grad_value
 from .errors import NonFiniteError
 from .gradcheck import GradcheckResult, gradcheck
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Layer", "StaticLayer", "Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Sequential",
-    "Elman", "LSTM", "LSTMState", "GRU",
+    "Elman", "LSTM", "LSTMState", "GRU", "Conv2D", "MaxPool2D", "Flatten",
     "unroll", "TimeGraph", "Node", "TruncatedBPTT",
     "fit", "evaluate", "predict", "History", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",

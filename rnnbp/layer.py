@@ -255,17 +255,22 @@ class StaticLayer(Layer):
     def forward_seq(self, xs, state, mask=None):
         ys, _, cache = self.forward(xs, ())
         if mask is not None:
-            ys = np.where(mask[:, :, None], ys, 0).astype(ys.dtype, copy=False)
+            ys = np.where(_broadcast_mask(mask, ys), ys, 0).astype(ys.dtype, copy=False)
         return ys, (), _StaticSeqCache(cache, mask)
 
     def backward_seq(self, dys, dstate_T, cache, record=None):
         if cache.mask is not None:
-            dys = np.where(cache.mask[:, :, None], dys, 0).astype(dys.dtype, copy=False)
+            dys = np.where(_broadcast_mask(cache.mask, dys), dys, 0).astype(dys.dtype, copy=False)
         dxs, _ = self.backward(dys, (), cache.cache)
         return dxs, ()
 
     def seq_states(self, cache):
         return ()
+
+
+def _broadcast_mask(mask: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """A ``(T, B)`` mask shaped to broadcast over ``a`` of shape ``(T, B, ...)``."""
+    return mask.reshape(mask.shape + (1,) * (a.ndim - 2))
 
 
 class _StaticSeqCache:

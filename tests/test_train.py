@@ -1,0 +1,194 @@
+"""fit(): learning, determinism, early stopping, truncation, non-finite handling, errors."""
+
+import io
+
+import numpy as np
+import pytest
+
+import rnnbp
+from rnnbp.losses import mse, softmax_cross_entropy
+
+
+def _sum_task(N=96, T=8, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(T, N, 1)).astype(dtype)
+    ys = (np.cumsum(xs, axis=0) / 3).astype(dtype)
+    return xs, ys
+
+
+def _model(dtype=np.float64, dropout=0.0):
+    layers = [rnnbp.LSTM(1, 12, dtype=dtype, seed=0)]
+    if dropout:
+        layers.append(rnnbp.Dropout(dropout))
+    layers.append(rnnbp.Linear(12, 1, dtype=dtype, seed=1))
+    return rnnbp.Sequential(*layers)
+
+
+def test_learns_a_running_sum_and_records_norms():
+    xs, ys = _sum_task()
+    model = _model()
+    hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.Adam(model, lr=2e-2),
+                     epochs=25, batch_size=32, progress=False)
+    assert hist.epochs == 25
+    assert hist.loss[-1] < 0.05 * hist.loss[0]
+    assert hist.state_grad_norms["0"].shape == (25, 8)
+    assert len(hist.grad_norm) == 25 * 3 and not any(hist.clipped)
+
+
+def test_same_seed_is_bit_identical_and_another_seed_is_not():
+    xs, ys = _sum_task()
+
+    def run(seed):
+        model = _model(dropout=0.2)
+        hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.SGD(model, lr=0.1, momentum=0.9),
+                         epochs=3, batch_size=16, seed=seed, clip=1.0, progress=False)
+        return hist, {k: p.copy() for k, p in model.params.items()}
+
+    h1, p1 = run(3)
+    h2, p2 = run(3)
+    h3, p3 = run(4)
+    assert h1.loss == h2.loss and h1.grad_norm == h2.grad_norm
+    for k in p1:
+        np.testing.assert_array_equal(p1[k], p2[k])
+    assert h1.loss != h3.loss
+
+
+def test_static_data_is_plain_backprop():
+    """(N, D) data: T = 1, no state — an MLP learns XOR."""
+    xs = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64).repeat(8, axis=0)
+    labels = np.array([0, 1, 1, 0]).repeat(8)
+    model = rnnbp.Sequential(rnnbp.Linear(2, 8, seed=2), rnnbp.Tanh(), rnnbp.Linear(8, 2, seed=3))
+    hist = rnnbp.fit(model, (xs, labels), loss=softmax_cross_entropy, optimizer=rnnbp.optim.Adam(model, lr=0.05),
+                     epochs=150, batch_size=32, metric=rnnbp.accuracy, progress=False)
+    assert hist.metric[-1] == 1.0
+    assert rnnbp.predict(model, xs).shape == (32, 2)
+
+
+def test_target_last_with_variable_lengths():
+    """Sequence classification: is the sum of the valid inputs positive?"""
+    rng = np.random.default_rng(1)
+    T, N = 10, 256
+    xs = rng.normal(size=(T, N, 1))
+    lengths = rng.integers(3, T + 1, size=N)
+    mask = np.arange(T)[:, None] < lengths[None]
+    xs[~mask] = 99.0  # padding must never matter
+    labels = (np.where(mask[:, :, None], xs, 0).sum(axis=(0, 2)) > 0).astype(int)
+    model = rnnbp.Sequential(rnnbp.GRU(1, 16, seed=0), rnnbp.Linear(16, 2, seed=1))
+    hist = rnnbp.fit(model, (xs, labels, mask), loss=softmax_cross_entropy, target="last",
+                     optimizer=rnnbp.optim.Adam(model, lr=1e-2), epochs=25, batch_size=64,
+                     metric=rnnbp.accuracy, validation=(xs, labels, mask), progress=False)
+    assert hist.val_metric[-1] > 0.9
+    value, acc = rnnbp.evaluate(model, (xs, labels, mask), softmax_cross_entropy, metric=rnnbp.accuracy,
+                                target="last")
+    assert value == pytest.approx(hist.val_loss[-1]) and acc == pytest.approx(hist.val_metric[-1])
+
+
+def test_early_stopping_restores_the_best_epoch():
+    xs, ys = _sum_task(N=64)
+    vx, vy = _sum_task(N=32, seed=9)
+    model = _model()
+    snapshots = []
+    hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.SGD(model, lr=2.0),
+                     epochs=40, validation=(vx, vy), patience=2, progress=False,
+                     callbacks=[lambda e, h: snapshots.append({k: p.copy() for k, p in model.params.items()})])
+    assert hist.stopped_early and hist.epochs < 40
+    best = snapshots[hist.best_epoch]
+    for k, p in model.params.items():
+        np.testing.assert_array_equal(p, best[k])
+
+
+def test_callback_can_stop_and_schedules_step():
+    xs, ys = _sum_task(N=32)
+    model = _model()
+    opt = rnnbp.optim.SGD(model, lr=0.1)
+    sched = rnnbp.optim.StepLR(opt, step_size=1, gamma=0.5)
+    hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, epochs=10, progress=False,
+                     callbacks=[lambda e, h: sched.step(), lambda e, h: e == 2])
+    assert hist.epochs == 3 and hist.stopped_early
+    assert opt.lr == pytest.approx(0.1 * 0.5 ** 3)
+
+
+def test_truncated_bptt_in_fit():
+    xs, ys = _sum_task(N=32, T=20)
+    model = _model()
+    hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.Adam(model, lr=1e-2),
+                     epochs=3, batch_size=16, bptt=(5, 10), progress=False)
+    assert len(hist.grad_norm) == 3 * 2 * 4  # epochs x batches x windows
+    assert hist.state_grad_norms == {}
+    with pytest.raises(ValueError, match="bptt: expected k2 >= k1"):
+        rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.SGD(model, lr=0.1), bptt=(5, 3))
+
+
+def test_float32_trains_and_stays_float32():
+    xs, ys = _sum_task(dtype=np.float32)
+    model = _model(dtype=np.float32)
+    hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.Adam(model, lr=2e-2),
+                     epochs=10, progress=False)
+    assert hist.loss[-1] < hist.loss[0]
+    assert all(p.dtype == np.float32 for p in model.params.values())
+    assert all(g.dtype == np.float32 for g in model.grads.values())
+    assert rnnbp.predict(model, xs).dtype == np.float32
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nonfinite_gradient_names_layer_parameter_and_step():
+    xs, ys = _sum_task(N=16, T=6)
+    model = rnnbp.Sequential(rnnbp.Elman(1, 4, seed=0), rnnbp.Linear(4, 1, seed=1))
+
+    def bad_loss(outputs, targets, mask):  # a finite value, an infinite gradient at step 3
+        value, grad = mse(outputs, targets, mask)
+        grad[3, 0] = np.inf
+        return value, grad
+
+    with pytest.raises(rnnbp.NonFiniteError) as info:
+        rnnbp.fit(model, (xs, ys), loss=bad_loss, optimizer=rnnbp.optim.SGD(model, lr=0.1), progress=False)
+    err = info.value
+    assert err.layer == "0" and err.parameter in model.layers[0].params
+    assert err.step == 3
+    assert f"parameter {err.parameter!r} at time step {err.step}" in str(err)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nonfinite_loss_names_the_step_and_skip_policy():
+    xs, ys = _sum_task(N=16, T=6)
+    model = rnnbp.Sequential(rnnbp.Linear(1, 3, seed=0), rnnbp.Elman(3, 3, activation="relu", seed=1),
+                             rnnbp.Linear(3, 1, seed=2))
+    model.params["1.W_hh"][...] = 1e200  # relu recurrence explodes after a few steps
+    with pytest.raises(rnnbp.NonFiniteError) as info:
+        rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.SGD(model, lr=0.1), progress=False)
+    assert info.value.layer == "1" and info.value.step is not None and info.value.step >= 1
+    before = {k: p.copy() for k, p in model.params.items()}
+    hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.SGD(model, lr=0.1),
+                     on_nonfinite="skip", progress=False)
+    assert hist.skipped == 1
+    for k, p in model.params.items():
+        np.testing.assert_array_equal(p, before[k])
+
+
+def test_progress_bar_prints(monkeypatch):
+    xs, ys = _sum_task(N=32)
+    model = _model()
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    rnnbp.fit(model, (xs, ys), loss=mse, optimizer=rnnbp.optim.SGD(model, lr=0.1), epochs=2,
+              batch_size=16, progress=True)
+    text = out.getvalue()
+    assert "4/4" in text and "epoch 2/2" in text
+
+
+def test_errors_name_the_argument():
+    xs, ys = _sum_task(N=16)
+    model = _model()
+    opt = rnnbp.optim.SGD(model, lr=0.1)
+    with pytest.raises(TypeError, match=r"data: expected a tuple \(xs, targets\)"):
+        rnnbp.fit(model, xs, loss=mse, optimizer=opt)
+    with pytest.raises(ValueError, match=r"expected targets of shape \(8, 16, \.\.\.\), got \(16, 1\)"):
+        rnnbp.fit(model, (xs, ys[0]), loss=mse, optimizer=opt)
+    with pytest.raises(ValueError, match="target: expected 'every' or 'last'"):
+        rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, target="first")
+    with pytest.raises(TypeError, match="expected dtype float64, got float32"):
+        rnnbp.fit(model, (xs.astype(np.float32), ys), loss=mse, optimizer=opt)
+    with pytest.raises(ValueError, match="patience: early stopping needs validation data"):
+        rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, patience=3)
+    with pytest.raises(ValueError, match="epochs: expected a positive integer"):
+        rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, epochs=0)
