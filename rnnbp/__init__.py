@@ -12,6 +12,7 @@ from .conv import Conv2D, Flatten, MaxPool2D
 from .clip import clip_grad_norm, clip_grad_value
 from .errors import NonFiniteError
 from .gradcheck import GradcheckResult, gradcheck
+from .io import load, save
 from .layer import Layer, StaticLayer
 from .layers import Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
 from .tbptt import TruncatedBPTT
@@ -26,5 +27,5 @@ __all__ = [
     "unroll", "TimeGraph", "Node", "TruncatedBPTT",
     "fit", "evaluate", "predict", "History", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
-    "NonFiniteError", "init", "losses", "optim",
+    "save", "load", "NonFiniteError", "init", "losses", "optim",
 ]
