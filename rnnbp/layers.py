@@ -200,7 +200,7 @@ class Dropout(StaticLayer):
     >>> y, _, _ = drop.forward(np.ones((2, 4)), ())
     >>> sorted(set(y.ravel().tolist())) in ([0.0, 2.0], [2.0], [0.0])
     True
-    >>> drop.eval().forward(np.ones((2, 4)), ())[0].sum()
+    >>> float(drop.eval().forward(np.ones((2, 4)), ())[0].sum())
     8.0
     """
 

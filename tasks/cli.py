@@ -1,9 +1,10 @@
 """Command line of the experiments: ``python -m tasks list`` and ``python -m tasks run NAME``.
 
-Each experiment is a module in ``tasks/`` with a one-line ``SUMMARY`` and a
-``run(quick: bool, seed: int, out: pathlib.Path) -> dict`` that writes its
-figures into ``out`` and returns its metrics; the command line writes
-``out/results.json`` with the configuration, seed, versions and metrics.
+Each experiment is a module in ``tasks/experiments/`` (``some_name.py`` runs
+as ``some-name``) with a one-line ``SUMMARY`` and a ``run(quick: bool, seed:
+int, out: pathlib.Path) -> dict`` that writes its figures into ``out`` and
+returns its metrics; the command line writes ``out/results.json`` with the
+configuration, seed, versions and metrics.
 """
 
 from __future__ import annotations
@@ -11,16 +12,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import pkgutil
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-#: Experiment name -> module under ``tasks``.
-EXPERIMENTS: dict[str, str] = {
-    "quickstart": "tasks.quickstart",
-}
+def _discover() -> dict[str, str]:
+    from . import experiments
+
+    return {m.name.replace("_", "-"): f"tasks.experiments.{m.name}"
+            for m in sorted(pkgutil.iter_modules(experiments.__path__), key=lambda m: m.name)
+            if not m.name.startswith("_")}
+
+
+#: Experiment name -> module, one per module in ``tasks/experiments/``.
+EXPERIMENTS: dict[str, str] = _discover()
 
 ROOT = Path(__file__).resolve().parent.parent
 
