@@ -14,7 +14,7 @@ from .errors import NonFiniteError
 from .gradcheck import GradcheckResult, gradcheck
 from .io import load, save
 from .layer import Layer, StaticLayer
-from .layers import Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .layers import Dropout, Linear, ReLU, Reshape, Sequential, Sigmoid, Tanh
 from .tbptt import TruncatedBPTT
 from .train import History, accuracy, evaluate, fit, predict
 from .unroll import Node, TimeGraph, unroll
@@ -22,7 +22,7 @@ from .unroll import Node, TimeGraph, unroll
 __version__ = "0.1.0"
 
 __all__ = [
-    "Layer", "StaticLayer", "Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Sequential",
+    "Layer", "StaticLayer", "Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
     "Elman", "LSTM", "LSTMState", "GRU", "Conv2D", "MaxPool2D", "Flatten",
     "unroll", "TimeGraph", "Node", "TruncatedBPTT",
     "fit", "evaluate", "predict", "History", "accuracy",

@@ -151,7 +151,11 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     def f(xs_: np.ndarray, state_: State) -> float:
         return value_and_grads(*run(xs_, state_))[0]
 
-    if f(xs, state) != f(xs, state):
+    f0 = f(xs, state)
+    if not np.isfinite(f0):
+        raise ValueError(f"model: the loss at the given point is not finite ({f0}); "
+                         "gradients cannot be checked there")
+    if f(xs, state) != f0:
         raise ValueError("model: the forward pass is not deterministic (put Dropout "
                          "in evaluation mode with model.eval())")
 

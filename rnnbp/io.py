@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .layer import LAYER_TYPES, Layer
+from .layer import LAYER_TYPES, Layer, layer_type_name
 from .layers import Sequential
 
 __all__ = ["save", "load", "LoadError", "FORMAT_VERSION", "HEADER_KEY"]
@@ -169,7 +169,7 @@ def save(model: Layer, path: PathLike) -> Path:
 
 
 def _check_registered(layer: Layer, where: str) -> None:
-    name = type(layer).__name__
+    name = layer_type_name(type(layer))
     if LAYER_TYPES.get(name) is not type(layer):
         raise TypeError(
             f"model: {where} is a {type(layer).__module__}.{type(layer).__qualname__}, "
@@ -196,7 +196,7 @@ def _serialise(model: Layer) -> tuple[bytes, dict[str, np.ndarray]]:
     spec = {"format": "rnnbp", "version": FORMAT_VERSION,
             "rnnbp_version": _rnnbp_version(),
             "dtype": None if model.dtype is None else np.dtype(model.dtype).name,
-            "model": {"type": type(model).__name__, "config": model.get_config()},
+            "model": {"type": layer_type_name(type(model)), "config": model.get_config()},
             "params": meta}
     try:
         text = json.dumps(spec, allow_nan=False, sort_keys=False)

@@ -20,12 +20,25 @@ import numpy as np
 
 from ._checks import as_dtype
 
-__all__ = ["Layer", "StaticLayer", "State", "LAYER_TYPES"]
+__all__ = ["Layer", "StaticLayer", "State", "LAYER_TYPES", "layer_type_name"]
 
 State = tuple  # tuple of (B, H) arrays; () for a static layer
 
-#: Every concrete ``Layer`` subclass, by class name (used by ``rnnbp.load``).
+#: Every public ``Layer`` subclass, by :func:`layer_type_name` (used by ``rnnbp.load``).
 LAYER_TYPES: dict[str, type["Layer"]] = {}
+
+
+def layer_type_name(cls: type) -> str:
+    """The name a layer class is saved and registered under.
+
+    rnnbp's own layers go by their class name (``"LSTM"``); any other class
+    by its module and qualified name (``"mypackage.layers.Leaky"``), so a
+    user's class never replaces a built-in of the same name.
+    """
+    module = cls.__module__
+    if module == "rnnbp" or module.startswith("rnnbp."):
+        return cls.__name__
+    return f"{module}.{cls.__qualname__}"
 
 
 class Layer:
@@ -61,11 +74,14 @@ class Layer:
     state_sizes: tuple[int, ...] = ()
     #: True when a step's output *is* its hidden state h (Elman, LSTM, GRU).
     output_is_hidden: bool = False
+    #: True for elementwise layers whose output has the input's shape
+    #: (activations, Dropout): sizes are read through them in a Sequential.
+    preserves_shape: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):
-            LAYER_TYPES[cls.__name__] = cls
+            LAYER_TYPES[layer_type_name(cls)] = cls
 
     def __init__(self, dtype: Any = None) -> None:
         self.dtype = None if dtype is None else as_dtype(dtype)
@@ -176,8 +192,11 @@ class Layer:
         record : ndarray, shape (T, B), optional
             If given and the layer has state, filled with the norm of the
             total gradient reaching the hidden state ``h_t`` at each step,
-            per sequence: ``||dL/dh_t||`` (from the step's own output and from
-            step ``t + 1``).
+            per sequence: ``||dL/dh_t||``. For layers whose output is their
+            hidden state (``output_is_hidden``: Elman, LSTM, GRU) that is the
+            gradient from the step's own output plus the one from step
+            ``t + 1``; for other layers, the gradient of the first state
+            component arriving from step ``t + 1``.
 
         Returns
         -------

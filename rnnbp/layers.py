@@ -13,9 +13,9 @@ import numpy as np
 
 from . import init as _init
 from ._checks import as_dtype, positive_int, probability
-from .layer import Layer, StaticLayer, State
+from .layer import Layer, StaticLayer, State, layer_type_name
 
-__all__ = ["Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Sequential"]
+__all__ = ["Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential"]
 
 
 def _check_features(x: np.ndarray, size: int, dtype: np.dtype, name: str) -> None:
@@ -97,6 +97,8 @@ class Linear(StaticLayer):
 
 class _Activation(StaticLayer):
     """Elementwise activation; the cache is the output (all three need only it)."""
+
+    preserves_shape = True
 
     def __init__(self) -> None:
         super().__init__(None)
@@ -204,6 +206,8 @@ class Dropout(StaticLayer):
     8.0
     """
 
+    preserves_shape = True
+
     def __init__(self, p: float = 0.5, *, seed: int | None = None,
                  rng: np.random.Generator | None = None) -> None:
         super().__init__(None)
@@ -228,6 +232,50 @@ class Dropout(StaticLayer):
 
     def get_config(self) -> dict[str, Any]:
         return {"p": self.p}
+
+
+class Reshape(StaticLayer):
+    """Reshape the feature axis: ``(..., D) -> (..., *shape)`` with ``D = prod(shape)``.
+
+    Lets image layers (``Conv2D`` on ``(..., C, H, W)``) take flat
+    ``(B, D)`` steps, so image models train on ``(N, D)`` data like any other
+    static model; ``Flatten`` is the inverse.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The per-sample shape, e.g. ``(1, 16, 16)``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> rnnbp.Reshape((1, 4, 4)).forward(np.zeros((8, 16)), ())[0].shape
+    (8, 1, 4, 4)
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__(None)
+        if isinstance(shape, (int, np.integer)) or not all(
+                isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in shape):
+            raise ValueError(f"shape: expected a tuple of positive integers, got {shape!r}")
+        self.shape = tuple(int(n) for n in shape)
+        self.input_size = int(np.prod(self.shape))
+
+    def forward(self, x, state=()):
+        """``x (..., D) -> y (..., *shape)``."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x: expected a numpy array, got {type(x).__name__}")
+        if x.ndim < 1 or x.shape[-1] != self.input_size:
+            raise ValueError(f"x: expected shape (..., {self.input_size}), got {x.shape}")
+        return x.reshape(x.shape[:-1] + self.shape), (), None
+
+    def backward(self, dy, dstate_next, cache):
+        """``dy (..., *shape) -> dx (..., D)``."""
+        lead = dy.shape[:dy.ndim - len(self.shape)]
+        return dy.reshape(lead + (self.input_size,)), ()       # y = reshape(x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"shape": list(self.shape)}
 
 
 class Sequential(Layer):
@@ -277,13 +325,22 @@ class Sequential(Layer):
             found = ", ".join(f"layers[{i}]: {l.dtype}" for i, l in enumerate(self.layers) if l.dtype is not None)
             raise TypeError(f"layers: expected one dtype for the whole model, got {found}")
         self.dtype = dtypes.pop() if dtypes else None
-        sized = [(i, l) for i, l in enumerate(self.layers) if l.input_size is not None or l.output_size is not None]
-        for (i, a), (j, b) in zip(sized, sized[1:]):
-            if a.output_size is not None and b.input_size is not None and a.output_size != b.input_size:
-                raise ValueError(f"layers[{j}]: expected input_size {a.output_size} "
-                                 f"(output of layers[{i}]), got {b.input_size}")
-        self.input_size = next((l.input_size for l in self.layers if l.input_size is not None), None)
-        self.output_size = next((l.output_size for l in reversed(self.layers) if l.output_size is not None), None)
+        # Feature sizes are read through shape-preserving layers (activations,
+        # Dropout) and stop at shape-changing ones of unknown size (Conv2D, ...).
+        size, source = None, None
+        for j, layer in enumerate(self.layers):
+            if layer.input_size is not None:
+                if size is not None and size != layer.input_size:
+                    raise ValueError(f"layers[{j}]: expected input_size {size} "
+                                     f"(output of layers[{source}]), got {layer.input_size}")
+            if not layer.preserves_shape:
+                size, source = layer.output_size, j
+        self.output_size = size
+        self.input_size = None
+        for layer in self.layers:
+            if layer.input_size is not None or not layer.preserves_shape:
+                self.input_size = layer.input_size
+                break
         for i, layer in enumerate(self.layers):
             for name, p in layer.params.items():
                 self.params[f"{i}.{name}"] = p
@@ -365,7 +422,7 @@ class Sequential(Layer):
         return tuple(l.seq_states(c) for l, c in zip(self.layers, cache))
 
     def get_config(self) -> dict[str, Any]:
-        return {"layers": [{"type": type(l).__name__, "config": l.get_config()} for l in self.layers]}
+        return {"layers": [{"type": layer_type_name(type(l)), "config": l.get_config()} for l in self.layers]}
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(l) for l in self.layers)

@@ -20,8 +20,13 @@ What is and is not back-propagated
   steps contribute no loss in this window (their loss was counted in the
   window where they were new). So each output's error is counted exactly
   once, and reaches between ``k2 - k1 + 1`` and ``k2`` steps back.
-- The state itself is always carried forward across windows: the forward
-  pass over the stream is exact; only the gradient is truncated.
+- The state itself is always carried forward across windows; only the
+  gradient is truncated. With fixed parameters the forward pass over the
+  stream is exact. When an optimizer updates the parameters between windows
+  and ``k2 > k1``, the ``k2 - k1`` old steps are re-run with the *new*
+  parameters from a state computed with the old ones (the usual practice,
+  Williams & Peng 1990), so the state entering the new steps can differ
+  slightly from ``state`` after the previous window.
 
 With ``k1 == k2`` this is the common "chunked" BPTT (PyTorch's detach every
 ``k`` steps, Keras's ``stateful=True``). With ``k1 == k2 == T`` over a
@@ -72,8 +77,12 @@ class TruncatedBPTT:
         The model's state at the end of the stream so far (None before the
         first window or after ``reset``).
     graph : TimeGraph or None
-        The last window's graph (its ``state_grad_norms`` show how far the
-        truncated gradient reached).
+        The last completed window's graph (its ``state_grad_norms`` show how
+        far the truncated gradient reached).
+    last_graph : TimeGraph or None
+        The graph of the last window attempted, even if its loss failed.
+    window_start : int
+        Stream step at which the last attempted window starts.
 
     Examples
     --------
@@ -104,6 +113,9 @@ class TruncatedBPTT:
         self._history_mask: np.ndarray | None = None
         self.state: State | None = self._start_state
         self.graph: TimeGraph | None = None
+        self.last_graph: TimeGraph | None = None
+        self.window_start = 0
+        self._stream_steps = 0
 
     def step(self, xs: np.ndarray, targets: Any, loss: LossFn,
              mask: np.ndarray | None = None) -> float:
@@ -144,6 +156,8 @@ class TruncatedBPTT:
         window = xs if hist is None else np.concatenate([hist, xs])
         wmask = mask if mask is None or hist is None else np.concatenate([self._history_mask, mask])
         graph = unroll(self.model, window, self._start_state, wmask)
+        self.last_graph = graph
+        self.window_start = self._stream_steps - (window.shape[0] - n)
         L = window.shape[0]
         value, dnew = loss(graph.outputs[L - n:], targets, mask)
         dys = np.zeros_like(graph.outputs)
@@ -156,6 +170,7 @@ class TruncatedBPTT:
         self._history_mask = None if wmask is None else wmask[L - keep:].copy()
         self.state = graph.final_state
         self.graph = graph
+        self._stream_steps += n
         return float(value)
 
     def run(self, xs: np.ndarray, targets: np.ndarray, loss: LossFn, *,
@@ -190,6 +205,8 @@ class TruncatedBPTT:
         """
         from .clip import clip_grad_norm
 
+        if not isinstance(xs, np.ndarray):
+            raise TypeError(f"xs: expected a numpy array, got {type(xs).__name__}")
         _checks.array(xs, "xs", dtype=self.model.dtype or xs.dtype)
         if xs.ndim < 3:
             raise ValueError(f"xs: expected a time-major array (T, B, D), got shape {xs.shape}")

@@ -238,8 +238,11 @@ def _check_targets(ys: np.ndarray, xs: np.ndarray, target: str, static: bool, na
 
 
 # -- non-finite values -----------------------------------------------------
-def _nonfinite_grad(model: Layer, graph: TimeGraph | None) -> NonFiniteError | None:
-    """The error describing the first non-finite gradient, or None if all are finite."""
+def _nonfinite_grad(model: Layer, graph: TimeGraph | None, offset: int = 0) -> NonFiniteError | None:
+    """The error describing the first non-finite gradient, or None if all are finite.
+
+    ``offset`` is the stream step where ``graph`` starts (truncated BPTT).
+    """
     for lname, leaf in model.leaves():
         for pname, g in leaf.grads.items():
             if np.isfinite(g).all():
@@ -248,7 +251,7 @@ def _nonfinite_grad(model: Layer, graph: TimeGraph | None) -> NonFiniteError | N
             if graph is not None and lname in graph.state_grad_norms:
                 bad = ~np.isfinite(graph.state_grad_norms[lname])
                 if bad.any():  # the walk runs backwards: the latest bad step came first
-                    step = int(np.nonzero(bad)[0][-1])
+                    step = offset + int(np.nonzero(bad)[0][-1])
             where = f"layer {lname!r}, " if lname else ""
             at = f" at time step {step}" if step is not None else ""
             return NonFiniteError(f"non-finite gradient in {where}parameter {pname!r}{at} "
@@ -257,11 +260,12 @@ def _nonfinite_grad(model: Layer, graph: TimeGraph | None) -> NonFiniteError | N
     return None
 
 
-def _nonfinite_loss(exc: NonFiniteError, graph: TimeGraph) -> NonFiniteError:
-    found = graph.first_nonfinite_output()
+def _nonfinite_loss(exc: NonFiniteError, graph: TimeGraph | None, offset: int = 0) -> NonFiniteError:
+    found = None if graph is None else graph.first_nonfinite_output()
     if found is None:
         return exc
     lname, step = found
+    step += offset
     where = f"layer {lname!r}" if lname else "the model"
     return NonFiniteError(f"non-finite loss: the output of {where} is not finite from time step {step} ({exc})",
                           layer=lname, step=step)
@@ -472,6 +476,7 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         order = order_rng.permutation(N) if shuffle else np.arange(N)
         total, count, metric_sum = 0.0, 0, 0.0
         norm_sums: dict[str, np.ndarray] = {}
+        norm_batches = 0
         for b0 in range(0, N, batch_size):
             idx = order[b0:b0 + batch_size]
             bx, by = xs[:, idx], _select(ys, idx, target, static)
@@ -479,20 +484,28 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
             model.zero_grad()
             if tb is not None:
                 tb.reset()
-                losses: list[float] = []
+                window_sum, window_steps = 0.0, 0
                 for t0 in range(0, T, tb.k1):
                     model.zero_grad()
                     sl = slice(t0, min(t0 + tb.k1, T))
-                    value = tb.step(bx[sl], by[sl], loss, None if bmask is None else bmask[sl])
-                    err = _nonfinite_grad(model, tb.graph)
+                    try:
+                        value = tb.step(bx[sl], by[sl], loss, None if bmask is None else bmask[sl])
+                    except NonFiniteError as exc:
+                        if on_nonfinite == "raise":
+                            raise _nonfinite_loss(exc, tb.last_graph, offset=tb.window_start) from None
+                        hist.skipped += 1
+                        continue
+                    err = _nonfinite_grad(model, tb.graph, offset=tb.window_start)
                     if err is not None:
                         if on_nonfinite == "raise":
                             raise err
                         hist.skipped += 1
                         continue
                     update()
-                    losses.append(value)
-                value = float(np.mean(losses)) if losses else math.nan
+                    n_new = sl.stop - sl.start  # windows weigh by their new steps
+                    window_sum += value * n_new
+                    window_steps += n_new
+                value = window_sum / window_steps if window_steps else math.nan
                 seen = None
             else:
                 graph = unroll(model, bx, mask=bmask)
@@ -511,6 +524,7 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
                     hist.skipped += 1
                     continue
                 update()
+                norm_batches += 1
                 for name, norms in graph.state_grad_norms.items():
                     norm_sums[name] = norm_sums.get(name, 0.0) + norms
             if not math.isnan(value):
@@ -524,7 +538,7 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         if metric is not None and tb is None:
             hist.metric.append(metric_sum / count if count else math.nan)
         for name, s in norm_sums.items():
-            row = (s / n_batches)[None]
+            row = (s / norm_batches)[None]
             prev = hist.state_grad_norms.get(name)
             hist.state_grad_norms[name] = row if prev is None else np.concatenate([prev, row])
         if validation is not None:

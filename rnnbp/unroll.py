@@ -139,7 +139,8 @@ class TimeGraph:
         T = len(self)
         if not 0 <= t <= T:
             raise IndexError(f"t: expected 0 <= t <= {T}, got {t}")
-        parts = [tuple(a[t] for a in states) for states in self._all_states()]
+        parts = [_like(final, [a[t] for a in states])
+                 for final, states in zip(self._final_parts, self._all_states())]
         return self.model.unflatten_state(parts)
 
     def node(self, t: int) -> Node:
@@ -297,6 +298,11 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
         caches.append(cache)
         finals.append(s_T)
     return TimeGraph(model, xs, state, mask, leaves, inputs, outputs, caches, finals)
+
+
+def _like(part: State, arrays: list[np.ndarray]) -> State:
+    """``arrays`` as a state of the same type as ``part`` (keeps ``LSTMState``)."""
+    return type(part)(*arrays) if hasattr(part, "_fields") else tuple(arrays)
 
 
 def _cast_state(state: Any, dtype: np.dtype) -> Any:

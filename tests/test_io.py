@@ -518,3 +518,15 @@ def test_permissions_like_an_ordinary_file(tmp_path):
 def test_docstring_examples_run():
     result = doctest.testmod(rnnbp.io, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_user_layer_named_like_a_builtin_does_not_replace_it(tmp_path):
+    from rnnbp.layer import LAYER_TYPES
+
+    class GRU(rnnbp.GRU):  # a user's subclass that happens to share the name
+        pass
+
+    assert LAYER_TYPES["GRU"] is rnnbp.GRU
+    assert LAYER_TYPES[f"{__name__}.test_a_user_layer_named_like_a_builtin_does_not_replace_it.<locals>.GRU"] is GRU
+    path = rnnbp.save(rnnbp.GRU(2, 3, seed=0), tmp_path / "gru.npz")
+    assert type(rnnbp.load(path)) is rnnbp.GRU

@@ -21,6 +21,8 @@ STATIC = {
     "sigmoid": lambda: rnnbp.Sigmoid(),
     "relu": lambda: rnnbp.ReLU(),
     "dropout-eval": lambda: rnnbp.Dropout(0.3, seed=0).eval(),
+    "reshape-conv": lambda: rnnbp.Sequential(rnnbp.Reshape((1, 2, 2)), rnnbp.Conv2D(1, 2, 2, seed=0),
+                                             rnnbp.Flatten(), rnnbp.Linear(2, 3, seed=1)),
     "mlp": lambda: rnnbp.Sequential(rnnbp.Linear(4, 6, seed=0), rnnbp.Tanh(),
                                     rnnbp.Linear(6, 3, seed=1), rnnbp.Sigmoid()),
 }
@@ -178,3 +180,29 @@ def test_linear_matches_plain_numpy(D, O, B, T):
     xs = np.random.default_rng(0).normal(size=(T, B, D))
     ys, _, _ = layer.forward_seq(xs, ())
     np.testing.assert_allclose(ys, xs @ layer.params["W"] + layer.params["b"], rtol=1e-13)
+
+
+def test_sizes_read_through_activations_and_stop_at_image_layers():
+    mlp = rnnbp.Sequential(rnnbp.Tanh(), rnnbp.Linear(3, 4), rnnbp.Dropout(0.1), rnnbp.ReLU())
+    assert (mlp.input_size, mlp.output_size) == (3, 4)
+    conv = rnnbp.Sequential(rnnbp.Conv2D(1, 2, 3), rnnbp.Flatten(), rnnbp.Linear(8, 2))
+    assert (conv.input_size, conv.output_size) == (None, 2)
+    flat = rnnbp.Sequential(rnnbp.Reshape((1, 4, 4)), rnnbp.Conv2D(1, 2, 3), rnnbp.Flatten())
+    assert (flat.input_size, flat.output_size) == (16, None)
+    xs = np.zeros((1, 5, 1, 4, 4))
+    assert rnnbp.unroll(rnnbp.Sequential(rnnbp.Conv2D(1, 2, 3), rnnbp.Flatten(), rnnbp.Linear(8, 2)),
+                        xs).outputs.shape == (1, 5, 2)
+    with pytest.raises(ValueError, match=r"shape: expected a tuple of positive integers"):
+        rnnbp.Reshape((0, 3))
+
+
+def test_image_model_trains_on_flat_static_data():
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(64, 36))
+    labels = (xs[:, :18].sum(axis=1) > 0).astype(int)
+    model = rnnbp.Sequential(rnnbp.Reshape((1, 6, 6)), rnnbp.Conv2D(1, 4, 3, seed=0), rnnbp.ReLU(),
+                             rnnbp.MaxPool2D(2), rnnbp.Flatten(), rnnbp.Linear(16, 2, seed=1))
+    hist = rnnbp.fit(model, (xs, labels), loss=rnnbp.losses.softmax_cross_entropy,
+                     optimizer=rnnbp.optim.Adam(model, lr=1e-2), epochs=40, metric=rnnbp.accuracy,
+                     progress=False)
+    assert hist.metric[-1] > 0.9

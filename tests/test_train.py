@@ -192,3 +192,20 @@ def test_errors_name_the_argument():
         rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, patience=3)
     with pytest.raises(ValueError, match="epochs: expected a positive integer"):
         rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, epochs=0)
+
+
+def test_truncated_skip_policy_and_stream_step_in_errors():
+    xs, ys = _sum_task(N=8, T=12)
+    model = _model()
+
+    def fails_from_third_window(outputs, targets, mask):  # 4-step windows: the third is t = 8..11
+        value, grad = mse(outputs, targets, mask)
+        if outputs.shape[0] == 4 and fails_from_third_window.calls == 2:
+            raise rnnbp.NonFiniteError("nan loss", step=1)
+        fails_from_third_window.calls += 1
+        return value, grad
+
+    fails_from_third_window.calls = 0
+    hist = rnnbp.fit(model, (xs, ys), loss=fails_from_third_window, optimizer=rnnbp.optim.SGD(model, lr=0.01),
+                     bptt=4, batch_size=8, on_nonfinite="skip", progress=False)
+    assert hist.skipped >= 1 and len(hist.grad_norm) == 2

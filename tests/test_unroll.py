@@ -160,6 +160,9 @@ def test_nodes_and_states(model):
         for u, v in zip(model.flatten_state(a.state_out), model.flatten_state(b.state_in)):
             for p, q in zip(u, v):
                 np.testing.assert_array_equal(p, q)
+    if isinstance(model, rnnbp.LSTM):
+        assert isinstance(graph.state_at(2), rnnbp.LSTMState)
+        assert isinstance(graph.node(1).state_out, rnnbp.LSTMState)
     last = graph.node(-1)
     for u, v in zip(model.flatten_state(last.state_out), model.flatten_state(graph.final_state)):
         for p, q in zip(u, v):
