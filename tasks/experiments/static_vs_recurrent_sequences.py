@@ -1,0 +1,182 @@
+"""Static versus recurrent backprop on sequences: accuracy versus dependency lag.
+
+The task (``tasks.sequences.delayed_class``): a sequence of one-hot symbols
+in which one step, ``lag`` steps before the end, shows one of four class
+symbols and every other step a random distractor; the class must be named
+at the last step. The lag grows from 0 past the window of the static model.
+
+- **Time-delay MLP** (static backprop, the TDNN view of sequences): a
+  ``Linear-Tanh-Linear`` network over the concatenated last ``w`` inputs,
+  ``(N, w*D)`` static data, trained by ``rnnbp.fit`` as one-step data. It
+  sees the class only when ``lag < w``; beyond, it is at chance by
+  construction.
+- **Elman (tanh), LSTM and GRU** trained by full BPTT over the whole
+  sequence: they can carry the class for as long as their gradients let
+  them learn to.
+
+Every model gets the same training and validation sets, Adam, early
+stopping on validation loss; accuracy is measured on a separate test set.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import rnnbp
+from rnnbp.losses import softmax_cross_entropy
+
+from ..sequences import delayed_class
+
+SUMMARY = "time-delay MLP (window w) vs Elman/LSTM/GRU by BPTT: accuracy versus dependency lag"
+
+FULL = {
+    "lags": [0, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
+    "window": 8,
+    "n_classes": 4,
+    "n_distractors": 4,
+    "pad": 10,             # T = lag + pad: distractors after the class and before it
+    "seeds": 3,            # independent trials (data and initialisation) per model and lag
+    "n_train": 2000, "n_val": 500, "n_test": 1000,
+    "epochs": 40, "patience": 8, "batch_size": 32,
+    "hidden": {"MLP": 64, "Elman": 32, "LSTM": 32, "GRU": 32},
+    "lr": {"MLP": 3e-3, "Elman": 3e-3, "LSTM": 3e-3, "GRU": 3e-3},
+    "gate_bias": 1.0,      # initial LSTM forget-gate bias and GRU update-gate bias ("remember")
+    "clip": 1.0,
+    "dtype": "float32",
+}
+
+QUICK = {**FULL, "lags": [0, 4, 8], "window": 4, "seeds": 1, "n_train": 512, "n_val": 128, "n_test": 256,
+         "epochs": 6, "patience": 3, "hidden": {"MLP": 32, "Elman": 16, "LSTM": 16, "GRU": 16}}
+
+#: Training stops early once validation accuracy reaches this.
+TARGET_ACCURACY = 0.999
+
+MODELS = ("MLP", "Elman", "LSTM", "GRU")
+
+
+def window_inputs(xs: np.ndarray, w: int) -> np.ndarray:
+    """The last ``w`` steps of ``(T, N, D)`` sequences as static ``(N, w*D)`` inputs.
+
+    Sequences shorter than ``w`` are zero-padded at the front (oldest first,
+    newest last in each row).
+    """
+    T, N, D = xs.shape
+    win = np.zeros((w, N, D), dtype=xs.dtype)
+    k = min(w, T)
+    win[w - k:] = xs[T - k:]
+    return np.ascontiguousarray(win.transpose(1, 0, 2).reshape(N, w * D))
+
+
+def build_model(name: str, D: int, C: int, cfg: dict[str, Any], seed: int) -> rnnbp.Sequential:
+    """The MLP over a window, or a recurrent cell with a linear read-out."""
+    H, dt = cfg["hidden"][name], np.dtype(cfg["dtype"])
+    if name == "MLP":
+        return rnnbp.Sequential(rnnbp.Linear(cfg["window"] * D, H, seed=seed, dtype=dt), rnnbp.Tanh(),
+                                rnnbp.Linear(H, C, seed=seed + 1, dtype=dt))
+    cell = {"Elman": lambda: rnnbp.Elman(D, H, "tanh", seed=seed, dtype=dt),
+            "LSTM": lambda: rnnbp.LSTM(D, H, seed=seed, dtype=dt, forget_bias=cfg["gate_bias"]),
+            "GRU": lambda: rnnbp.GRU(D, H, seed=seed, dtype=dt)}[name]()
+    if name == "GRU":
+        # GRU has no init option for it: start the update gate z (block 1 of b,
+        # gate order r, z, n) leaning towards keeping h, as LSTM's forget bias does.
+        cell.params["b"][H:2 * H] = cfg["gate_bias"]
+    return rnnbp.Sequential(cell, rnnbp.Linear(H, C, seed=seed + 1, dtype=dt))
+
+
+def _views(name: str, data: Any, w: int) -> tuple:
+    if name == "MLP":
+        return window_inputs(data.xs, w), data.ys
+    return data.xs, data.ys
+
+
+
+def accuracy_figure(lags: list[int], trials: dict[str, list[list[float]]], window: int, chance: float):
+    """Test accuracy against lag for every model: mean over seeds, each seed a dot."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.6, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.axvspan(window - 0.5, max(lags) + 2, color="0.92", zorder=0,
+               label=f"lag beyond the MLP's window (w = {window})")
+    markers = {"MLP": "s", "Elman": "o", "LSTM": "^", "GRU": "v"}
+    offsets = {"MLP": -0.45, "Elman": -0.15, "LSTM": 0.15, "GRU": 0.45}  # keep the dots apart
+    for i, (name, per_lag) in enumerate(trials.items()):
+        label = f"time-delay MLP, w = {window} (static backprop)" if name == "MLP" else f"{name} (BPTT)"
+        mean = [float(np.mean(a)) for a in per_lag]
+        ax.plot(lags, mean, marker=markers.get(name, "o"), color=f"C{i}", label=label,
+                ls="--" if name == "MLP" else "-")
+        for lag, a in zip(lags, per_lag):
+            if len(a) > 1:
+                ax.scatter(np.full(len(a), lag + offsets.get(name, 0.0)), a, s=9, color=f"C{i}",
+                           alpha=0.45, linewidths=0)
+    ax.axhline(chance, color="0.3", ls=":", lw=1, label=f"chance ({chance:.2f})")
+    ax.set_xlim(min(lags) - 1, max(lags) + 2)
+    ax.set_ylim(0, 1.04)
+    ax.set_xlabel("lag: steps between the class symbol and the end")
+    ax.set_ylabel("test accuracy (line: mean over seeds; dots: seeds)")
+    ax.set_title("Recall a class after a lag, among distractors")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    return fig
+
+
+def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
+    """Train every model at every lag and seed, write ``accuracy_vs_lag.png``, return the metrics."""
+    cfg = QUICK if quick else FULL
+    dt = np.dtype(cfg["dtype"])
+    C, w = cfg["n_classes"], cfg["window"]
+    D = C + cfg["n_distractors"]
+    trials: dict[str, list[list[float]]] = {m: [] for m in MODELS}
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODELS}
+    stop = lambda epoch, hist: bool(hist.val_metric) and hist.val_metric[-1] >= TARGET_ACCURACY
+    start_all = time.perf_counter()
+    for j, lag in enumerate(cfg["lags"]):
+        T = lag + cfg["pad"]
+        for name in MODELS:
+            trials[name].append([])
+        for k in range(cfg["seeds"]):
+            base = seed * 1_000_000 + 1000 * j + 100 * k
+            make = lambda n, s: delayed_class(n, lag, n_classes=C, n_distractors=cfg["n_distractors"],
+                                              length=T, seed=s, dtype=dt)
+            train, val, test = make(cfg["n_train"], base + 1), make(cfg["n_val"], base + 2), make(cfg["n_test"], base + 3)
+            line = []
+            for i, name in enumerate(MODELS):
+                model = build_model(name, D, C, cfg, seed=base + 10 * i)
+                start = time.perf_counter()
+                hist = rnnbp.fit(model, _views(name, train, w), loss=softmax_cross_entropy,
+                                 optimizer=rnnbp.optim.Adam(model, lr=cfg["lr"][name]),
+                                 epochs=cfg["epochs"], batch_size=cfg["batch_size"], clip=cfg["clip"],
+                                 target="last", metric=rnnbp.accuracy, validation=_views(name, val, w),
+                                 patience=cfg["patience"], callbacks=[stop], seed=base + i, progress=False)
+                test_loss, test_acc = rnnbp.evaluate(model, _views(name, test, w), softmax_cross_entropy,
+                                                     metric=rnnbp.accuracy, target="last")
+                trials[name][-1].append(test_acc)
+                runs[name].append({"lag": lag, "T": T, "trial": k, "test_accuracy": test_acc,
+                                   "test_loss": test_loss, "epochs": hist.epochs,
+                                   "best_epoch": hist.best_epoch, "parameters": model.num_params,
+                                   "seconds": round(time.perf_counter() - start, 2)})
+                line.append(f"{name} {test_acc:.3f} ({hist.epochs} ep)")
+            print(f"lag {lag:>3d} (T = {T:>3d}) seed {k}: " + ", ".join(line)
+                  + f"  [{time.perf_counter() - start_all:.0f} s]", flush=True)
+    chance = 1.0 / C
+    fig = accuracy_figure(cfg["lags"], trials, w, chance)
+    fig.savefig(out / "accuracy_vs_lag.png", dpi=110)
+    mean = {name: [float(np.mean(a)) for a in per_lag] for name, per_lag in trials.items()}
+    beyond = [k for k, lag in enumerate(cfg["lags"]) if lag >= w]
+    margin = {name: [mean[name][k] - mean["MLP"][k] for k in beyond] for name in MODELS if name != "MLP"}
+    solved = {name: [int(sum(a >= 0.95 for a in per_lag)) for per_lag in trials[name]] for name in MODELS}
+    config = dict(cfg, task="delayed_class", optimizer="Adam", bptt="full", target_accuracy=TARGET_ACCURACY,
+                  loss="softmax_cross_entropy", blas_threads=os.environ.get("OPENBLAS_NUM_THREADS", "default"))
+    return {"config": config, "chance": chance, "window": w, "lags": cfg["lags"],
+            "mean_test_accuracy": mean, "test_accuracy_per_seed": trials,
+            "seeds_at_95_percent": solved, "runs": runs,
+            "beyond_window": {"lags": [cfg["lags"][k] for k in beyond],
+                              "mlp_mean_accuracy": [mean["MLP"][k] for k in beyond],
+                              "margin_over_mlp": margin,
+                              "min_margin_over_mlp": {n: (min(m) if m else None) for n, m in margin.items()}},
+            "figures": ["accuracy_vs_lag.png"]}

@@ -1,0 +1,69 @@
+"""The committed full-size runs of the sequence experiments show what the docs claim.
+
+These tests read ``experiments/NAME/results.json`` as committed; they do not
+train anything (``tests/test_experiments.py`` runs every experiment at its
+quick size).
+"""
+
+import json
+
+import pytest
+
+from tasks import cli
+
+
+def _record(name):
+    path = cli.ROOT / "experiments" / name / "results.json"
+    record = json.loads(path.read_text())
+    assert record["experiment"] == name and record["quick"] is False
+    for fig in record["figures"]:
+        assert (path.parent / fig).stat().st_size > 1000
+    return record
+
+
+def test_adding_lstm_solves_t100_and_elman_tanh_does_not():
+    record = _record("adding")
+    baseline = record["baseline_mse"]
+    assert baseline == pytest.approx(1 / 6)
+    t100 = record["results"]["100"]
+    assert t100["LSTM"]["final_test_mse"] < 0.01
+    assert t100["Elman-tanh"]["final_test_mse"] > 0.01
+    assert not t100["Elman-tanh"]["solved"] and t100["LSTM"]["solved"]
+    assert set(record["results"]) == {"100", "200"}
+    for runs in record["results"].values():
+        assert set(runs) == {"Elman-tanh", "IRNN", "LSTM"}
+        for r in runs.values():
+            assert r["seen"][-1] == max(r["seen"]) and len(r["seen"]) == len(r["test_mse"])
+
+
+def test_reber_lstm_solves_at_least_nine_of_ten_seeds():
+    record = _record("reber")
+    lstm = record["summary"]["LSTM"]
+    assert lstm["trials"] == 10 and lstm["solved"] >= 9
+    assert sum(t["solved"] for t in record["trials"]["LSTM"]) == lstm["solved"]
+    for t in record["trials"]["LSTM"]:
+        if t["solved"]:
+            assert t["test_strings_correct"] == 1.0 and t["sequences"] <= record["config"]["cap"]
+    published = record["published"]
+    assert published["lstm_best"] == {"success_percent": 100, "trials": 30, "mean_sequences": 8440}
+    assert published["elman"] == {"success_percent": 0, "within_sequences": 200000}
+
+
+def test_recurrent_models_beat_the_time_delay_mlp_beyond_its_window():
+    record = _record("static-vs-recurrent-sequences")
+    w, chance = record["window"], record["chance"]
+    lags, acc = record["lags"], record["mean_test_accuracy"]
+    beyond = [k for k, lag in enumerate(lags) if lag >= w]
+    within = [k for k, lag in enumerate(lags) if lag < w]
+    assert beyond and within
+    for k in within:  # inside its window the MLP does the task
+        assert acc["MLP"][k] > 0.95
+    for k in beyond:  # beyond it, the MLP is at chance and the LSTM far above it, at every lag tried
+        assert acc["MLP"][k] < chance + 0.1
+        assert acc["LSTM"][k] > acc["MLP"][k] + 0.5, lags[k]
+    # Elman and GRU too, in every seed, from the window's edge up to 48 steps
+    per_seed = record["test_accuracy_per_seed"]
+    for k in beyond:
+        if lags[k] <= 48:
+            for name in ("Elman", "GRU", "LSTM"):
+                assert min(per_seed[name][k]) > 0.95 > chance + 0.1 > max(per_seed["MLP"][k]), (name, lags[k])
