@@ -1,0 +1,104 @@
+"""The committed full-size run of ``static-vs-recurrent-ocr`` shows what its docs page says.
+
+These tests read ``experiments/static-vs-recurrent-ocr/results.json`` (they
+train nothing): every view beats chance by far on fonts never seen in
+training, the held-out fonts really are held out, and the regularised MLP
+over-fits less than the unregularised one.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tasks import cli
+from tasks.experiments import static_vs_recurrent_ocr as experiment
+from tasks.ocr import available_fonts
+
+OUT = cli.ROOT / "experiments" / "static-vs-recurrent-ocr"
+
+
+@pytest.fixture(scope="module")
+def record() -> dict:
+    return json.loads((OUT / "results.json").read_text())
+
+
+def test_record_is_the_full_size_run_of_the_current_configuration(record):
+    assert record["experiment"] == "static-vs-recurrent-ocr" and record["quick"] is False
+    cfg = record["config"]
+    for key in ("charset", "size", "pen_steps", "n_train", "n_test", "n_seen", "test_fonts",
+                "epochs", "batch_size", "lr", "clip", "hidden", "dtype"):
+        assert cfg[key] == experiment.FULL[key], key
+    assert cfg["models"] == [" / ".join(m) for m in experiment.FULL["models"]]
+    assert cfg["reg"]["variants"] == experiment.FULL["reg"]["variants"]
+
+
+def test_held_out_fonts_are_disjoint_from_training_fonts(record):
+    train, test = set(record["train_fonts"]), set(record["test_fonts"])
+    assert len(test) == record["config"]["test_fonts"] >= 1
+    assert not train & test
+    assert train | test == set(available_fonts(record["config"]["charset"]))
+    for result in record["models"].values():
+        assert set(result["test_accuracy_by_font"]) == test
+        assert set(result["seen_font_accuracy_by_font"]) == train
+
+
+def test_every_view_and_model_is_far_above_chance_on_held_out_fonts(record):
+    chance = record["chance"]
+    assert chance == pytest.approx(1 / len(record["config"]["charset"]))
+    views = {r["view"] for r in record["models"].values()}
+    assert views == {"image", "rows", "pen"}
+    for name, r in record["models"].items():
+        assert r["test_accuracy"] > 0.85 > 8 * chance, name
+        # every single held-out font, not only the average, is read far above chance
+        assert min(r["test_accuracy_by_font"].values()) > 0.7, name
+        # fonts are balanced in the test set, so the overall accuracy is the mean over fonts
+        assert r["test_accuracy"] == pytest.approx(np.mean(list(r["test_accuracy_by_font"].values())), abs=1e-9)
+        assert r["test_accuracy_per_epoch"][-1] == pytest.approx(r["test_accuracy"], abs=1e-6)
+
+
+def test_both_static_and_recurrent_backprop_reach_high_accuracy(record):
+    best = {v: max(r["test_accuracy"] for r in record["models"].values() if r["view"] == v)
+            for v in ("image", "rows", "pen")}
+    assert min(best.values()) > 0.95
+
+
+def test_the_pen_view_pays_most_for_a_new_font(record):
+    """Pen trajectories of a known font are all but memorised; unseen outlines cost the most."""
+    gaps = {v: np.mean([r["font_gap"] for r in record["models"].values() if r["view"] == v])
+            for v in ("image", "rows", "pen")}
+    assert gaps["pen"] > 0.02
+    assert gaps["pen"] > max(gaps["image"], gaps["rows"]) + 0.01
+    for r in record["models"].values():
+        if r["view"] == "pen":
+            assert r["seen_font_accuracy"] > 0.99
+
+
+def test_regularisation_shrinks_overfitting(record):
+    reg = record["regularisation"]
+    none, both, heavy = reg["none"], reg["L2 + dropout"], reg["too much L2"]
+    # without regularisation the large MLP fits its small training set exactly,
+    # and its test loss climbs well above its minimum: over-fitting
+    assert none["train_accuracy"] == 1.0
+    assert none["test_loss"] > 1.2 * none["min_test_loss"]
+    assert none["min_test_loss_epoch"] < record["config"]["reg"]["epochs"] // 2
+    # L2 + dropout: a smaller train-test gap, better test accuracy and test loss
+    assert both["gap"] < none["gap"]
+    assert both["test_accuracy"] > none["test_accuracy"]
+    assert both["test_loss"] < none["test_loss"]
+    for name in ("L2", "dropout"):
+        assert reg[name]["test_loss"] < none["test_loss"], name
+    # far too much weight decay under-fits: it cannot even fit the training set
+    assert heavy["train_accuracy"] < 0.9 < min(reg[k]["train_accuracy"] for k in ("none", "L2", "dropout", "L2 + dropout"))
+    assert heavy["test_accuracy"] < none["test_accuracy"]
+
+
+def test_committed_figures_exist(record):
+    assert "accuracy.png" in record["figures"] and "regularisation_loss.png" in record["figures"]
+    for view in ("image", "rows", "pen"):
+        assert f"confusion_{view}.png" in record["figures"]
+    for name in record["figures"]:
+        data = (OUT / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
