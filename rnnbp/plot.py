@@ -457,7 +457,8 @@ def training_trace(grad_norms: Mapping[str, np.ndarray],
     Spikes of several orders of magnitude in the gradient norm are exploding
     gradients; a clipping threshold is drawn as a dashed line (every update
     above it was rescaled to it). Both axes are logarithmic. A run that
-    diverged simply ends early.
+    diverged simply ends early; values above 1e200 (and non-finite ones) are
+    left out, as logarithmic ticks cannot be drawn near the float64 limit.
 
     Parameters
     ----------
@@ -496,8 +497,8 @@ def training_trace(grad_norms: Mapping[str, np.ndarray],
                 raise ValueError(f"{'losses' if runs is losses else 'grad_norms'}[{label!r}]: "
                                  f"expected shape (updates,), got {v.shape}")
             i = labels.index(label) if label in labels else len(labels) + list(runs).index(label)
-            ax.semilogy(np.arange(1, v.size + 1), np.where(v > 0, v, np.nan), color=f"C{i}",
-                        lw=0.9, alpha=0.85, label=label)
+            shown = np.where((v > 0) & (v < 1e200), v, np.nan)   # log ticks overflow near 1e300
+            ax.semilogy(np.arange(1, v.size + 1), shown, color=f"C{i}", lw=0.9, alpha=0.85, label=label)
         if runs is grad_norms and clip is not None:
             ax.axhline(clip, color="0.3", ls="--", lw=1, label=f"clipping threshold {clip:g}")
         ax.set_ylabel(ylabel)
@@ -612,7 +613,7 @@ def sweep_curves(x: Sequence[float], panels: Mapping[str, Mapping[str, np.ndarra
     x = np.asarray(x, dtype=np.float64)
     if not panels:
         raise ValueError("panels: expected at least one panel, got none")
-    fig = _figure(4.3 * len(panels), 3.8)
+    fig = _figure(max(4.3 * len(panels), 6.0), 3.8 if len(panels) > 1 else 4.2)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, curves) in zip(axes, panels.items()):
         for i, (label, v) in enumerate(curves.items()):
