@@ -6,7 +6,7 @@ Every layer, static or recurrent, speaks one protocol (:class:`Layer`);
 windows; :func:`fit` trains. See ``docs/`` for the guide.
 """
 
-from . import init, losses, optim
+from . import init, losses, monitor, optim
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, Flatten, MaxPool2D
 from .clip import clip_grad_norm, clip_grad_value
@@ -27,5 +27,5 @@ __all__ = [
     "unroll", "TimeGraph", "Node", "TruncatedBPTT",
     "fit", "evaluate", "predict", "History", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
-    "save", "load", "NonFiniteError", "init", "losses", "optim",
+    "save", "load", "NonFiniteError", "init", "losses", "monitor", "optim",
 ]

@@ -542,11 +542,16 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
             prev = hist.state_grad_norms.get(name)
             hist.state_grad_norms[name] = row if prev is None else np.concatenate([prev, row])
         if validation is not None:
-            vloss, vmetric = evaluate(model, validation, loss, metric=metric, target=target)
+            try:
+                vloss, vmetric = evaluate(model, validation, loss, metric=metric, target=target)
+            except NonFiniteError:
+                if on_nonfinite == "raise":
+                    raise
+                vloss, vmetric = math.nan, (None if metric is None else math.nan)
             hist.val_loss.append(vloss)
             if vmetric is not None:
                 hist.val_metric.append(vmetric)
-            if vloss < best_loss:
+            if vloss < best_loss:  # False for NaN: a diverged epoch is never the best
                 best_loss, waited, hist.best_epoch = vloss, 0, epoch
                 if patience is not None:
                     best_params = {k: p.copy() for k, p in model.params.items()}
