@@ -46,6 +46,12 @@ def test_readme_gives_the_two_commands_that_ci_runs():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
-    assert blocks[:2] == ['pip install -e . && python -m tasks run quickstart',
+    assert blocks[:2] == ['pip install -e . && python -m tasks run static-vs-recurrent-ocr',
                           'pip install -e ".[test]" && python -m pytest']
     assert blocks[1] in ci.splitlines()
+
+
+def test_readme_python_example_runs(capsys):
+    code = re.findall(r"```python\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)[0]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    assert "[" in capsys.readouterr().out
