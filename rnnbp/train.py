@@ -471,6 +471,26 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         hist.clipped.append(clip is not None and norm > clip)
         optimizer.step()
 
+    def attempt(forward_backward: Callable[[], float],
+                where: Callable[[], tuple[TimeGraph | None, int]]) -> float | None:
+        """Run one forward/backward and update; on a non-finite loss or
+        gradient raise (naming layer, parameter, stream step) or skip."""
+        try:
+            value = forward_backward()
+        except NonFiniteError as exc:
+            if on_nonfinite == "raise":
+                raise _nonfinite_loss(exc, *where()) from None
+            hist.skipped += 1
+            return None
+        err = _nonfinite_grad(model, *where())
+        if err is not None:
+            if on_nonfinite == "raise":
+                raise err
+            hist.skipped += 1
+            return None
+        update()
+        return value
+
     for epoch in range(epochs):
         t_start = time.perf_counter()
         order = order_rng.permutation(N) if shuffle else np.arange(N)
@@ -488,42 +508,26 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
                 for t0 in range(0, T, tb.k1):
                     model.zero_grad()
                     sl = slice(t0, min(t0 + tb.k1, T))
-                    try:
-                        value = tb.step(bx[sl], by[sl], loss, None if bmask is None else bmask[sl])
-                    except NonFiniteError as exc:
-                        if on_nonfinite == "raise":
-                            raise _nonfinite_loss(exc, tb.last_graph, offset=tb.window_start) from None
-                        hist.skipped += 1
-                        continue
-                    err = _nonfinite_grad(model, tb.graph, offset=tb.window_start)
-                    if err is not None:
-                        if on_nonfinite == "raise":
-                            raise err
-                        hist.skipped += 1
-                        continue
-                    update()
-                    n_new = sl.stop - sl.start  # windows weigh by their new steps
-                    window_sum += value * n_new
-                    window_steps += n_new
+                    value = attempt(lambda: tb.step(bx[sl], by[sl], loss, None if bmask is None else bmask[sl]),
+                                    lambda: (tb.last_graph, tb.window_start))
+                    if value is not None:
+                        window_sum += value * (sl.stop - sl.start)  # windows weigh by their new steps
+                        window_steps += sl.stop - sl.start
                 value = window_sum / window_steps if window_steps else math.nan
                 seen = None
             else:
                 graph = unroll(model, bx, mask=bmask)
-                try:
+                seen = None
+
+                def full_bptt() -> float:
+                    nonlocal seen
                     value, dys, seen = _batch_loss(graph.outputs, by, bmask, loss, target, static)
-                except NonFiniteError as exc:
-                    if on_nonfinite == "raise":
-                        raise _nonfinite_loss(exc, graph) from None
-                    hist.skipped += 1
+                    graph.backward(dys)
+                    return value
+
+                value = attempt(full_bptt, lambda: (graph, 0))
+                if value is None:
                     continue
-                graph.backward(dys)
-                err = _nonfinite_grad(model, graph)
-                if err is not None:
-                    if on_nonfinite == "raise":
-                        raise err
-                    hist.skipped += 1
-                    continue
-                update()
                 norm_batches += 1
                 for name, norms in graph.state_grad_norms.items():
                     norm_sums[name] = norm_sums.get(name, 0.0) + norms
