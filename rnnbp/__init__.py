@@ -6,14 +6,16 @@ Every layer, static or recurrent, speaks one protocol (:class:`Layer`);
 windows; :func:`fit` trains. See ``docs/`` for the guide.
 """
 
-from . import init, losses, monitor, optim
+from . import fixedpoint, init, losses, monitor, optim, rtrl
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, Flatten, MaxPool2D
 from .clip import clip_grad_norm, clip_grad_value
 from .errors import NonFiniteError
+from .fixedpoint import ConvergenceError, FixedPoint
 from .gradcheck import GradcheckResult, gradcheck
 from .io import load, save
 from .layer import Layer, StaticLayer
+from .rtrl import RTRL
 from .layers import Dropout, Linear, ReLU, Reshape, Sequential, Sigmoid, Tanh
 from .tbptt import TruncatedBPTT
 from .train import History, accuracy, evaluate, fit, predict
@@ -24,8 +26,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Layer", "StaticLayer", "Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
     "Elman", "LSTM", "LSTMState", "GRU", "Conv2D", "MaxPool2D", "Flatten",
-    "unroll", "TimeGraph", "Node", "TruncatedBPTT",
+    "unroll", "TimeGraph", "Node", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
     "fit", "evaluate", "predict", "History", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
-    "save", "load", "NonFiniteError", "init", "losses", "monitor", "optim",
+    "save", "load", "NonFiniteError", "init", "losses", "monitor", "optim", "fixedpoint", "rtrl",
 ]

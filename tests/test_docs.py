@@ -25,7 +25,7 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
 
 def _public_names():
     names = set(rnnbp.__all__)
-    for mod in ("losses", "optim", "init", "plot", "io", "monitor"):
+    for mod in ("losses", "optim", "init", "plot", "io", "monitor", "fixedpoint", "rtrl"):
         names |= set(getattr(importlib.import_module(f"rnnbp.{mod}"), "__all__", ()))
     return sorted(names)
 
