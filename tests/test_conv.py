@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+import rnnbp
+
 import rnnbp.conv
 from rnnbp.conv import Conv2D, Flatten, MaxPool2D
 from rnnbp.layer import LAYER_TYPES
@@ -40,37 +42,12 @@ def rel_err(a: np.ndarray, n: np.ndarray) -> float:
     return float(np.abs(a - n).max(initial=0.0) / scale)
 
 
-def numerical_grad(f, v: np.ndarray, eps: float = EPS) -> np.ndarray:
-    """Central differences of the scalar f() with respect to v, perturbed in place."""
-    g = np.zeros_like(v)
-    flat, gflat = v.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        fp = f()
-        flat[i] = old - eps
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
-    return g
-
-
 def check_layer_gradients(layer, x: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-    """Relative errors of backward against central differences for x and every param."""
-    y, _, cache = layer.forward(x, ())
-    R = rng.standard_normal(y.shape)
-
-    def loss() -> float:
-        return float(np.sum(layer.forward(x, ())[0] * R))
-
-    layer.zero_grad()
-    dx, dstate = layer.backward(R, (), cache)
-    assert dstate == ()
-    assert dx.shape == x.shape and dx.dtype == x.dtype
-    errors = {"x": rel_err(dx, numerical_grad(loss, x))}
-    for name, p in layer.params.items():
-        errors[name] = rel_err(layer.grads[name], numerical_grad(loss, p))
-    return errors
+    """Worst relative errors of backward against central differences (``rnnbp.gradcheck``,
+    loss sum(y * R) with random R), for x and every parameter: one step for
+    (B, C, H, W) or (C, H, W) inputs, the unrolled sequence for (T, B, C, H, W)."""
+    seed = int(rng.integers(2**31))
+    return rnnbp.gradcheck(layer, x, step=x.ndim != 5, seed=seed, eps=EPS).errors
 
 
 def conv_layer(case, rng: np.random.Generator, dtype=np.float64) -> Conv2D:
@@ -114,28 +91,13 @@ def test_flatten_finite_differences(lead):
 
 
 def test_stack_finite_differences():
-    """Conv -> pool -> flatten on a (T, B, C, H, W) sequence, chained by hand."""
+    """Conv -> pool -> flatten -> linear on a (T, B, C, H, W) sequence, through rnnbp.unroll."""
     rng = np.random.default_rng(3)
-    conv = conv_layer((2, 3, 3, 1, 1), rng)
-    pool, flat = MaxPool2D(2), Flatten()
+    model = rnnbp.Sequential(conv_layer((2, 3, 3, 1, 1), rng), MaxPool2D(2), Flatten(),
+                             rnnbp.Linear(27, 2, seed=4))
     x = rng.standard_normal((2, 2, 2, 6, 6))
-
-    def forward():
-        h1, _, c1 = conv.forward(x, ())
-        h2, _, c2 = pool.forward(h1, ())
-        y, _, c3 = flat.forward(h2, ())
-        return y, (c1, c2, c3)
-
-    y, (c1, c2, c3) = forward()
-    R = rng.standard_normal(y.shape)
-    conv.zero_grad()
-    d2, _ = flat.backward(R, (), c3)
-    d1, _ = pool.backward(d2, (), c2)
-    dx, _ = conv.backward(d1, (), c1)
-    loss = lambda: float(np.sum(forward()[0] * R))  # noqa: E731
-    assert rel_err(dx, numerical_grad(loss, x)) < FD_TOL
-    for name, p in conv.params.items():
-        assert rel_err(conv.grads[name], numerical_grad(loss, p)) < FD_TOL, name
+    errors = rnnbp.gradcheck(model, x, eps=EPS).errors
+    assert max(errors.values()) < FD_TOL, errors
 
 
 # -- PyTorch ------------------------------------------------------------------
