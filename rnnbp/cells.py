@@ -1,22 +1,15 @@
 """Recurrent cells: ``Elman``, ``LSTM`` and ``GRU``.
 
 Every cell has a one-step path (``forward``/``backward``, written to read like
-the equations) and a fast sequence path (``forward_seq``/``backward_seq``):
-
-- the input projection of all T steps is one GEMM, ``xs (T*B, D) @ W_ih + b``;
-- caches are preallocated ``(T, B, .)`` arrays filled in place;
-- each step does one recurrent GEMM into an ``out=`` buffer and in-place
-  elementwise ops on ``(B, .)`` slices into preallocated scratch arrays (no
-  allocation inside the time loop). The backward pass derives each step's
-  gate derivatives from the cached activations right there rather than for
-  all T steps up front: per-step slices stay in the CPU cache, whereas whole
-  ``(T, B, 4H)`` temporaries cost more in memory traffic than they save in
-  calls (measured);
-- the weight gradients are one GEMM each at the end,
-  ``dW_ih = xs2d.T @ dz2d``, ``dW_hh = hs_prev2d.T @ dz2d``, ``db = dz2d.sum(0)``.
+the equations) and a fast sequence path (``forward_seq``/``backward_seq``)
+whose kernels live in ``rnnbp._fastpath`` (see its docstring for the layout):
+time blocks of ``time_block(B)`` steps, one GEMM per block for the input
+projection and for each weight gradient, preallocated ``(T, B, .)`` caches,
+one recurrent GEMM per step into an ``out=`` buffer, and the gate arithmetic
+fused into a handful of in-place calls per step.
 
 The public parameters keep PyTorch's layout and gate order (see each class);
-internally the fast path works on reordered copies of the weights so that
+internally the forward pass works on reordered copies of the weights so that
 the gates sharing a nonlinearity are contiguous. The sigmoid is computed as
 ``(1 + tanh(z / 2)) / 2``, which never overflows and stays in the layer's
 dtype; in the fast path the halving is folded into those weight copies
@@ -33,6 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _fastpath as _fp
 from . import init as _init
 from ._checks import array as _check_array, mask_array as _check_mask, positive_int
 from .layer import Layer, State
@@ -71,39 +65,10 @@ def _blocks(W: np.ndarray, order: tuple[int, ...], H: int) -> np.ndarray:
     return np.concatenate([W[..., k * H:(k + 1) * H] for k in order], axis=-1)
 
 
-def _add_blocks(grad: np.ndarray, dW: np.ndarray, order: tuple[int, ...], H: int) -> None:
-    """``grad += dW`` where ``dW``'s block j belongs to ``grad``'s block ``order[j]``."""
-    for j, k in enumerate(order):
-        grad[..., k * H:(k + 1) * H] += dW[..., j * H:(j + 1) * H]
-
-
 def _scale_blocks(W: np.ndarray, blocks: slice, H: int, factor: float) -> np.ndarray:
     """In place: scale the columns of the given gate blocks (``W`` is a private copy)."""
     W[..., blocks.start * H:blocks.stop * H] *= factor
     return W
-
-
-def _row_norms(dh: np.ndarray) -> np.ndarray:
-    """``||dh[b]||`` per row, computed exactly as the base-class step loop does."""
-    return np.sqrt(np.einsum("bh,bh->b", dh, dh))
-
-
-class _SeqCache:
-    """Cache of a cell's fast ``forward_seq``: preallocated ``(T, B, .)`` arrays.
-
-    ``hs``/``cs`` are ``(T + 1, B, H)`` with index 0 the initial state;
-    ``gates`` holds the gate activations (the cell's internal gate order) and
-    ``aux`` ``(T, B, H)`` one more per-step array: ``tanh(c_t)`` for the LSTM,
-    ``h_{t-1} W_hn + b_hn`` for the GRU. Nothing here is written after
-    ``forward_seq`` returns, so a cache can be walked back any number of times.
-    """
-
-    __slots__ = ("xs", "hs", "cs", "gates", "aux", "mask")
-
-    def __init__(self, xs: np.ndarray, hs: np.ndarray, cs: np.ndarray | None,
-                 gates: np.ndarray | None, aux: np.ndarray | None,
-                 mask: np.ndarray | None) -> None:
-        self.xs, self.hs, self.cs, self.gates, self.aux, self.mask = xs, hs, cs, gates, aux, mask
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -176,7 +141,7 @@ class _Cell(Layer):
             _check_mask(mask, T, B)
         return T, B
 
-    def _check_seq_grad(self, dys: Any, dstate_T: Any, cache: _SeqCache,
+    def _check_seq_grad(self, dys: Any, dstate_T: Any, cache: _fp.SeqCache,
                         record: Any) -> tuple[int, int]:
         T, B = cache.xs.shape[:2]
         _check_array(dys, "dys", ndim=3, dtype=self.dtype, finite=False)
@@ -190,32 +155,22 @@ class _Cell(Layer):
         return T, B
 
     # -- shared sequence plumbing ---------------------------------------------
-    def _start(self, xs: np.ndarray, state: State, mask: np.ndarray | None
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Allocate ``hs (T+1, B, H)`` with the initial state; the mask's complement."""
-        T, B = xs.shape[:2]
-        hs = np.empty((T + 1, B, self.hidden_size), dtype=self.dtype)
-        hs[0] = state[0]
-        skip = None if mask is None else ~mask[:, :, None]
-        return hs, skip
-
     def _outputs(self, hs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """``ys = hs[1:]``, zero where masked (there ``hs`` carries the old state)."""
         if mask is None:
             return hs[1:].copy()
         return np.where(mask[:, :, None], hs[1:], self.dtype.type(0))
 
-    def _masked_dys(self, dys: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        if mask is None:
-            return dys
-        return np.where(mask[:, :, None], dys, self.dtype.type(0))
+    def time_block(self, batch_size: int) -> int:
+        """Steps per time block of the fast path (see ``Layer.time_block``)."""
+        return _fp.time_block(batch_size)
 
     def seq_states(self, cache: Any) -> State:
         """States at every step: one read-only ``(T + 1, B, H)`` view per component.
 
         Index 0 is the initial state, index t the state after step t.
         """
-        if not isinstance(cache, _SeqCache):
+        if not isinstance(cache, _fp.SeqCache):
             return super().seq_states(cache)
         if cache.cs is None:
             return (_read_only(cache.hs),)
@@ -332,22 +287,11 @@ class Elman(_Cell):
         ``mask (T, B)`` bool, optional: where False the state is carried and
         the output is zero.
         """
-        T, B = self._check_seq(xs, state, mask)
-        D, H, p = self.input_size, self.hidden_size, self.params
-        hs, skip = self._start(xs, state, mask)
-        A = hs.reshape((T + 1) * B, H)[B:]               # hs[1:] as (T*B, H)
-        np.matmul(xs.reshape(T * B, D), p["W_ih"], out=A)
-        A += p["b"]                                      # a_t = x_t W_ih + b, all steps
-        W_hh = p["W_hh"]
-        tmp = np.empty((B, H), dtype=self.dtype)
-        for t in range(T):
-            h = hs[t + 1]
-            np.matmul(hs[t], W_hh, out=tmp)
-            h += tmp                                     # a_t += h_{t-1} W_hh
-            self._act_(h)                                # h_t = act(a_t)
-            if skip is not None:
-                np.copyto(h, hs[t], where=skip[t])
-        return self._outputs(hs, mask), (hs[T].copy(),), _SeqCache(xs, hs, None, None, None, mask)
+        self._check_seq(xs, state, mask)
+        p = self.params
+        hs = _fp.elman_forward(xs, state[0], p["W_ih"], p["W_hh"], p["b"], self.activation == "relu", mask)
+        T = xs.shape[0]
+        return self._outputs(hs, mask), (hs[T].copy(),), _fp.SeqCache(xs, hs, None, None, None, mask)
 
     def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
                      record: np.ndarray | None = None) -> tuple[np.ndarray, State]:
@@ -355,35 +299,12 @@ class Elman(_Cell):
 
         ``record (T, B)``, optional, is filled with ``||dL/dh_t||`` per sequence.
         """
-        if not isinstance(cache, _SeqCache):
+        if not isinstance(cache, _fp.SeqCache):
             return super().backward_seq(dys, dstate_T, cache, record)
-        T, B = self._check_seq_grad(dys, dstate_T, cache, record)
-        D, H, p, g = self.input_size, self.hidden_size, self.params, self.grads
-        xs, hs, mask = cache.xs, cache.hs, cache.mask
-        skip = None if mask is None else ~mask[:, :, None]
-        dys = self._masked_dys(dys, mask)                # masked steps ignore dy
-        dA = np.empty((T, B, H), dtype=self.dtype)
-        W_hh_T = np.ascontiguousarray(p["W_hh"].T)
-        dh, dh_prev = dstate_T[0].copy(), np.empty((B, H), dtype=self.dtype)
-        dact = np.empty((B, H), dtype=self.dtype)
-        for t in range(T - 1, -1, -1):
-            dh += dys[t]                                 # y_t = h_t
-            if record is not None:
-                record[t] = _row_norms(dh)               # ||dL/dh_t|| (total, as the step loop)
-            da = dA[t]
-            np.multiply(dh, self._act_grad(hs[t + 1], dact), out=da)  # h_t = act(a_t)
-            if skip is not None:
-                np.copyto(da, 0, where=skip[t])          # masked: h_t = h_{t-1}, a_t unused
-            np.matmul(da, W_hh_T, out=dh_prev)           # a_t = x_t W_ih + h_{t-1} W_hh + b
-            if skip is not None:
-                np.copyto(dh_prev, dh, where=skip[t])    # masked: h_t = h_{t-1}
-            dh, dh_prev = dh_prev, dh
-        dA2 = dA.reshape(T * B, H)
-        xs2 = xs.reshape(T * B, D)
-        g["W_ih"] += xs2.T @ dA2                         # a_t = x_t W_ih + ...
-        g["W_hh"] += hs[:-1].reshape(T * B, H).T @ dA2   # a_t = ... + h_{t-1} W_hh + ...
-        g["b"] += dA2.sum(axis=0)                        # a_t = ... + b
-        dxs = (dA2 @ p["W_ih"].T).reshape(T, B, D)       # a_t = x_t W_ih + ...
+        self._check_seq_grad(dys, dstate_T, cache, record)
+        p = self.params
+        dxs, dh = _fp.elman_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"],
+                                     self.activation == "relu", self.grads, record)
         return dxs, (dh,)
 
     def get_config(self) -> dict[str, Any]:
@@ -394,11 +315,6 @@ class Elman(_Cell):
 
 
 # ---------------------------------------------------------------------------
-# Internal LSTM gate order (o, i, f, g): the three sigmoid gates first, and
-# the three gates multiplied by dc (i, f, g) contiguous for the backward pass.
-_LSTM_ORDER = (3, 0, 1, 2)
-
-
 class LSTM(_Cell):
     """Long short-term memory cell, PyTorch's formulation and gate order (i, f, g, o).
 
@@ -522,41 +438,17 @@ class LSTM(_Cell):
         ``mask (T, B)`` bool, optional: where False the state is carried and
         the output is zero.
         """
-        T, B = self._check_seq(xs, state, mask)
-        D, H, p = self.input_size, self.hidden_size, self.params
+        self._check_seq(xs, state, mask)
+        H, p = self.hidden_size, self.params
         # Private copies in gate order (o, i, f, g) with the sigmoid columns
         # halved, so tanh(z) gives tanh(z/2) there: sigmoid(z) = (1 + tanh(z/2)) / 2.
-        W_ih = _scale_blocks(_blocks(p["W_ih"], _LSTM_ORDER, H), slice(0, 3), H, 0.5)
-        W_hh = _scale_blocks(_blocks(p["W_hh"], _LSTM_ORDER, H), slice(0, 3), H, 0.5)
-        b = _scale_blocks(_blocks(p["b"], _LSTM_ORDER, H), slice(0, 3), H, 0.5)
-        hs, skip = self._start(xs, state, mask)
-        cs = np.empty_like(hs)
-        cs[0] = state[1]
-        G = np.empty((T, B, 4 * H), dtype=self.dtype)
-        np.matmul(xs.reshape(T * B, D), W_ih, out=G.reshape(T * B, 4 * H))
-        G += b                                           # z_t = x_t W_ih + b, all steps
-        TC = np.empty((T, B, H), dtype=self.dtype)
-        tmp4 = np.empty((B, 4 * H), dtype=self.dtype)
-        tmp = np.empty((B, H), dtype=self.dtype)
-        for t in range(T):
-            z = G[t]
-            np.matmul(hs[t], W_hh, out=tmp4)
-            z += tmp4                                    # z_t += h_{t-1} W_hh
-            np.tanh(z, out=z)
-            sig = z[:, :3 * H]
-            sig *= 0.5
-            sig += 0.5                                   # o, i, f = sigmoid(.); g = tanh(.)
-            o, i, f, g = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
-            c = cs[t + 1]
-            np.multiply(f, cs[t], out=c)
-            np.multiply(i, g, out=tmp)
-            c += tmp                                     # c_t = f c_{t-1} + i g
-            np.tanh(c, out=TC[t])
-            np.multiply(o, TC[t], out=hs[t + 1])         # h_t = o tanh(c_t)
-            if skip is not None:
-                np.copyto(hs[t + 1], hs[t], where=skip[t])
-                np.copyto(c, cs[t], where=skip[t])
-        cache = _SeqCache(xs, hs, cs, G, TC, mask)
+        order = _fp.LSTM_ORDER
+        W_ih = _scale_blocks(_blocks(p["W_ih"], order, H), slice(0, 3), H, 0.5)
+        W_hh = _scale_blocks(_blocks(p["W_hh"], order, H), slice(0, 3), H, 0.5)
+        b = _scale_blocks(_blocks(p["b"], order, H), slice(0, 3), H, 0.5)
+        hs, cs, G = _fp.lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask)
+        T = xs.shape[0]
+        cache = _fp.SeqCache(xs, hs, cs, G, None, mask)
         return self._outputs(hs, mask), LSTMState(hs[T].copy(), cs[T].copy()), cache
 
     def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
@@ -565,62 +457,12 @@ class LSTM(_Cell):
 
         ``record (T, B)``, optional, is filled with ``||dL/dh_t||`` per sequence.
         """
-        if not isinstance(cache, _SeqCache):
+        if not isinstance(cache, _fp.SeqCache):
             return super().backward_seq(dys, dstate_T, cache, record)
-        T, B = self._check_seq_grad(dys, dstate_T, cache, record)
-        D, H, p, grads = self.input_size, self.hidden_size, self.params, self.grads
-        xs, hs, cs, G, TC, mask = cache.xs, cache.hs, cache.cs, cache.gates, cache.aux, cache.mask
-        skip = None if mask is None else ~mask[:, :, None]
-        dys = self._masked_dys(dys, mask)                # masked steps ignore dy
-        dZ = np.empty((T, B, 4 * H), dtype=self.dtype)   # gate order o, i, f, g
-        W_hh_T = np.ascontiguousarray(_blocks(p["W_hh"], _LSTM_ORDER, H).T)
-        new = lambda: np.empty((B, H), dtype=self.dtype)  # noqa: E731
-        dh, dh_prev, dc, dc_prev, dct, tmp = dstate_T[0].copy(), new(), dstate_T[1].copy(), new(), new(), new()
-        tmp3 = np.empty((B, 3 * H), dtype=self.dtype)
-        if skip is not None:
-            dh_in, dc_in = new(), new()
-        for t in range(T - 1, -1, -1):
-            dh += dys[t]                                 # y_t = h_t
-            if record is not None:
-                record[t] = _row_norms(dh)               # ||dL/dh_t|| (total, as the step loop)
-            if skip is None:
-                dh_t, dc_t = dh, dc
-            else:                                        # masked: the step is skipped
-                dh_t, dc_t = dh_in, dc_in
-                np.copyto(dh_t, dh)                      # masked: h_t = h_{t-1}
-                np.copyto(dh_t, 0, where=skip[t])        # masked: h_t = h_{t-1}
-                np.copyto(dc_t, dc)                      # masked: c_t = c_{t-1}
-                np.copyto(dc_t, 0, where=skip[t])        # masked: c_t = c_{t-1}
-            z, dz, tc = G[t], dZ[t], TC[t]
-            o, i, f, g = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
-            np.multiply(tc, tc, out=dct)                 # h_t = o tanh(c_t)
-            np.subtract(1, dct, out=dct)                 # h_t = o tanh(c_t)
-            dct *= o                                     # h_t = o tanh(c_t)
-            dct *= dh_t                                  # h_t = o tanh(c_t)
-            dct += dc_t                                  # c_{t+1} = f c_t + ... (dL/dc_t from t+1)
-            np.multiply(dh_t, tc, out=dz[:, :H])         # h_t = o tanh(c_t)
-            np.multiply(dct, g, out=dz[:, H:2 * H])      # c_t = f c_{t-1} + i g
-            np.multiply(dct, cs[t], out=dz[:, 2 * H:3 * H])  # c_t = f c_{t-1} + i g
-            np.multiply(dct, i, out=dz[:, 3 * H:])       # c_t = f c_{t-1} + i g
-            np.subtract(1, z[:, :3 * H], out=tmp3)       # o, i, f = sigmoid(z_{o,i,f})
-            tmp3 *= z[:, :3 * H]                         # o, i, f = sigmoid(z_{o,i,f})
-            dz[:, :3 * H] *= tmp3                        # o, i, f = sigmoid(z_{o,i,f})
-            np.multiply(g, g, out=tmp)                   # g = tanh(z_g)
-            np.subtract(1, tmp, out=tmp)                 # g = tanh(z_g)
-            dz[:, 3 * H:] *= tmp                         # g = tanh(z_g)
-            np.multiply(dct, f, out=dc_prev)             # c_t = f c_{t-1} + i g
-            np.matmul(dz, W_hh_T, out=dh_prev)           # z_t = x_t W_ih + h_{t-1} W_hh + b
-            if skip is not None:
-                np.copyto(dh_prev, dh, where=skip[t])    # masked: h_t = h_{t-1}
-                np.copyto(dc_prev, dc, where=skip[t])    # masked: c_t = c_{t-1}
-            dh, dh_prev = dh_prev, dh
-            dc, dc_prev = dc_prev, dc
-        dZ2 = dZ.reshape(T * B, 4 * H)
-        xs2 = xs.reshape(T * B, D)
-        _add_blocks(grads["W_ih"], xs2.T @ dZ2, _LSTM_ORDER, H)   # z_t = x_t W_ih + ...
-        _add_blocks(grads["W_hh"], hs[:-1].reshape(T * B, H).T @ dZ2, _LSTM_ORDER, H)  # z_t = ... + h_{t-1} W_hh
-        _add_blocks(grads["b"], dZ2.sum(axis=0), _LSTM_ORDER, H)  # z_t = ... + b
-        dxs = (dZ2 @ _blocks(p["W_ih"], _LSTM_ORDER, H).T).reshape(T, B, D)  # z_t = x_t W_ih + ...
+        self._check_seq_grad(dys, dstate_T, cache, record)
+        p = self.params
+        dxs, dh, dc = _fp.lstm_backward(dys, dstate_T[0], dstate_T[1], cache, p["W_ih"], p["W_hh"],
+                                        self.grads, record)
         return dxs, LSTMState(dh, dc)
 
     def seq_states(self, cache: Any) -> State:
@@ -636,13 +478,6 @@ class LSTM(_Cell):
 
 
 # ---------------------------------------------------------------------------
-# GRU backward buffer layout (n, z, r, hn): the input-side gradient is the
-# first three blocks (gate order n, z, r) and the recurrent-side gradient the
-# last three (z, r, n), both contiguous, so each weight gradient is one GEMM.
-_GRU_X_ORDER = (2, 1, 0)   # n, z, r
-_GRU_H_ORDER = (1, 0, 2)   # z, r, n
-
-
 class GRU(_Cell):
     """Gated recurrent unit, PyTorch's reset-after formulation and gate order (r, z, n).
 
@@ -749,40 +584,15 @@ class GRU(_Cell):
         ``mask (T, B)`` bool, optional: where False the state is carried and
         the output is zero.
         """
-        T, B = self._check_seq(xs, state, mask)
-        D, H, p = self.input_size, self.hidden_size, self.params
+        self._check_seq(xs, state, mask)
+        H, p = self.hidden_size, self.params
         # Private copies with the r, z columns halved: sigmoid(a) = (1 + tanh(a/2)) / 2.
         W_ih = _scale_blocks(p["W_ih"].copy(), slice(0, 2), H, 0.5)
         W_hh = _scale_blocks(p["W_hh"].copy(), slice(0, 2), H, 0.5)
         b = _scale_blocks(p["b"].copy(), slice(0, 2), H, 0.5)
-        b_hn = p["b_hn"]
-        hs, skip = self._start(xs, state, mask)
-        G = np.empty((T, B, 3 * H), dtype=self.dtype)
-        np.matmul(xs.reshape(T * B, D), W_ih, out=G.reshape(T * B, 3 * H))
-        G += b                                           # a_t = x_t W_ih + b, all steps
-        HN = np.empty((T, B, H), dtype=self.dtype)
-        tmp3 = np.empty((B, 3 * H), dtype=self.dtype)
-        tmp = np.empty((B, H), dtype=self.dtype)
-        for t in range(T):
-            a = G[t]
-            np.matmul(hs[t], W_hh, out=tmp3)
-            rz = a[:, :2 * H]
-            rz += tmp3[:, :2 * H]
-            np.tanh(rz, out=rz)
-            rz *= 0.5
-            rz += 0.5                                    # r, z = sigmoid(x W_i{r,z} + h W_h{r,z} + b)
-            r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-            np.add(tmp3[:, 2 * H:], b_hn, out=HN[t])     # hn = h W_hn + b_hn
-            np.multiply(r, HN[t], out=tmp)
-            n += tmp
-            np.tanh(n, out=n)                            # n = tanh(x W_in + b_n + r hn)
-            h = hs[t + 1]
-            np.subtract(hs[t], n, out=h)
-            h *= z
-            h += n                                       # h_t = (1 - z) n + z h_{t-1}
-            if skip is not None:
-                np.copyto(h, hs[t], where=skip[t])
-        return self._outputs(hs, mask), (hs[T].copy(),), _SeqCache(xs, hs, None, G, HN, mask)
+        hs, G, HN = _fp.gru_forward(xs, state[0], W_ih, W_hh, b, p["b_hn"], mask)
+        T = xs.shape[0]
+        return self._outputs(hs, mask), (hs[T].copy(),), _fp.SeqCache(xs, hs, None, G, HN, mask)
 
     def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
                      record: np.ndarray | None = None) -> tuple[np.ndarray, State]:
@@ -790,58 +600,9 @@ class GRU(_Cell):
 
         ``record (T, B)``, optional, is filled with ``||dL/dh_t||`` per sequence.
         """
-        if not isinstance(cache, _SeqCache):
+        if not isinstance(cache, _fp.SeqCache):
             return super().backward_seq(dys, dstate_T, cache, record)
-        T, B = self._check_seq_grad(dys, dstate_T, cache, record)
-        D, H, p, grads = self.input_size, self.hidden_size, self.params, self.grads
-        xs, hs, G, HN, mask = cache.xs, cache.hs, cache.gates, cache.aux, cache.mask
-        skip = None if mask is None else ~mask[:, :, None]
-        dys = self._masked_dys(dys, mask)                # masked steps ignore dy
-        dA = np.empty((T, B, 4 * H), dtype=self.dtype)   # blocks: da_n, da_z, da_r, dhn
-        W_hh_T = np.ascontiguousarray(_blocks(p["W_hh"], _GRU_H_ORDER, H).T)
-        new = lambda: np.empty((B, H), dtype=self.dtype)  # noqa: E731
-        dh, dh_prev, tmp, dz_gate = dstate_T[0].copy(), new(), new(), new()
-        if skip is not None:
-            dh_in = new()
-        for t in range(T - 1, -1, -1):
-            dh += dys[t]                                 # y_t = h_t
-            if record is not None:
-                record[t] = _row_norms(dh)               # ||dL/dh_t|| (total, as the step loop)
-            if skip is None:
-                dh_t = dh
-            else:                                        # masked: the step is skipped
-                dh_t = dh_in
-                np.copyto(dh_t, dh)                      # masked: h_t = h_{t-1}
-                np.copyto(dh_t, 0, where=skip[t])        # masked: h_t = h_{t-1}
-            a, da = G[t], dA[t]
-            r, z, n, hn = a[:, :H], a[:, H:2 * H], a[:, 2 * H:], HN[t]
-            da_n, da_z, da_r, dhn = da[:, :H], da[:, H:2 * H], da[:, 2 * H:3 * H], da[:, 3 * H:]
-            np.subtract(1, z, out=dz_gate)               # h_t = (1 - z) n + z h_{t-1}
-            np.multiply(n, n, out=tmp)                   # n = tanh(a_n)
-            np.subtract(1, tmp, out=tmp)                 # n = tanh(a_n)
-            tmp *= dz_gate                               # h_t = (1 - z) n + z h_{t-1}
-            np.multiply(dh_t, tmp, out=da_n)             # h_t = (1 - z) n + z h_{t-1}; n = tanh(a_n)
-            dz_gate *= z                                 # z = sigmoid(a_z): z (1 - z)
-            np.subtract(hs[t], n, out=tmp)               # h_t = n + z (h_{t-1} - n)
-            tmp *= dh_t                                  # h_t = n + z (h_{t-1} - n)
-            np.multiply(tmp, dz_gate, out=da_z)          # h_t = n + z (h_{t-1} - n); z = sigmoid(a_z)
-            np.subtract(1, r, out=tmp)                   # r = sigmoid(a_r)
-            tmp *= r                                     # r = sigmoid(a_r)
-            tmp *= hn                                    # a_n = x W_in + b_n + r hn
-            np.multiply(da_n, tmp, out=da_r)             # a_n = x W_in + b_n + r hn; r = sigmoid(a_r)
-            np.multiply(da_n, r, out=dhn)                # a_n = x W_in + b_n + r hn
-            np.matmul(da[:, H:], W_hh_T, out=dh_prev)    # a_{z,r} = ... + h W_h{z,r}; hn = h W_hn + b_hn
-            np.multiply(dh_t, z, out=tmp)                # h_t = ... + z h_{t-1}
-            dh_prev += tmp                               # h_t = ... + z h_{t-1}
-            if skip is not None:
-                np.copyto(dh_prev, dh, where=skip[t])    # masked: h_t = h_{t-1}
-            dh, dh_prev = dh_prev, dh
-        dA2 = dA.reshape(T * B, 4 * H)
-        dAx, dAh = dA2[:, :3 * H], dA2[:, H:]
-        xs2 = xs.reshape(T * B, D)
-        _add_blocks(grads["W_ih"], xs2.T @ dAx, _GRU_X_ORDER, H)  # a_t = x_t W_ih + b + ...
-        _add_blocks(grads["b"], dAx.sum(axis=0), _GRU_X_ORDER, H)  # a_t = x_t W_ih + b + ...
-        _add_blocks(grads["W_hh"], hs[:-1].reshape(T * B, H).T @ dAh, _GRU_H_ORDER, H)  # h_{t-1} W_hh
-        grads["b_hn"] += dA2[:, 3 * H:].sum(axis=0)      # hn = h W_hn + b_hn
-        dxs = (dAx @ _blocks(p["W_ih"], _GRU_X_ORDER, H).T).reshape(T, B, D)  # a_t = x_t W_ih + ...
+        self._check_seq_grad(dys, dstate_T, cache, record)
+        p = self.params
+        dxs, dh = _fp.gru_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"], self.grads, record)
         return dxs, (dh,)

@@ -225,6 +225,18 @@ class Layer:
             dxs[t] = dx
         return dxs, dstate
 
+    def time_block(self, batch_size: int) -> int:
+        """Steps per time block of this layer's sequence path (1: no blocks).
+
+        A layer whose ``forward_seq``/``backward_seq`` work in blocks of ``c``
+        steps, aligned at multiples of ``c`` from the first step (the cells do:
+        one GEMM per block), performs exactly the same floating-point
+        operations on a sequence cut at multiples of ``c``. ``rnnbp.unroll``
+        rounds its ``recompute`` segment length up to such a multiple, which
+        makes memory-saving BPTT bit-identical to full BPTT.
+        """
+        return 1
+
     def seq_states(self, cache: Any) -> State:
         """States at every step from a ``forward_seq`` cache.
 

@@ -7,11 +7,20 @@ the first (full BPTT), adds every layer's parameter gradients into
 ``layer.grads``, and records for every recurrent layer the norm of the
 gradient reaching its hidden state at each step, ``||dL/dh_t||``.
 
+``unroll(model, xs, recompute=k)`` is memory-saving BPTT (Chen et al. 2016;
+Gruslys et al. 2016): each recurrent layer keeps only its state every k
+steps (plus its input and output sequences, which any BPTT holds), and the
+backward walk recomputes one k-step segment at a time from its checkpoint.
+k is rounded up to a multiple of the layers' ``time_block``, so a segment
+performs exactly the floating-point operations of the full walk: the
+gradients are bit-identical to full BPTT.
+
 The unroller knows the layer protocol, not the layer types.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -88,13 +97,20 @@ class TimeGraph:
         the whole batch, shape ``(T,)``.
     state_grad_norms_per_sequence : dict[str, ndarray]
         After ``backward``: the same per sequence, shape ``(T, B)``.
+    recompute : int or None
+        The segment length of memory-saving BPTT (``unroll(..., recompute=k)``
+        after rounding), or None for full BPTT.
     """
 
     def __init__(self, model: Layer, xs: np.ndarray, initial_state: State,
                  mask: np.ndarray | None, leaves: list[tuple[str, Layer]],
                  layer_inputs: list[np.ndarray], layer_outputs: list[np.ndarray],
-                 caches: list[Any], final_parts: list[State]) -> None:
+                 caches: list[Any], final_parts: list[State],
+                 recompute: int | None = None, checkpoints: list[list[State] | None] | None = None) -> None:
         self.model = model
+        self.recompute = recompute
+        # Per leaf: None (cache kept) or the leaf's state at every segment start.
+        self._checkpoints = checkpoints or [None] * len(leaves)
         self.inputs = xs
         self.mask = mask
         self.initial_state = initial_state
@@ -173,13 +189,42 @@ class TimeGraph:
 
     def _all_states(self) -> list[State]:
         if self._states is None:
-            self._states = [leaf.seq_states(c) for (_, leaf), c in zip(self._leaves, self._caches)]
+            self._states = [leaf.seq_states(c if c is not None else self._full_cache(i))
+                            for i, ((_, leaf), c) in enumerate(zip(self._leaves, self._caches))]
         return self._states
+
+    def _full_cache(self, i: int) -> Any:
+        """A recomputed leaf's whole-sequence cache (inspection only: costs full-BPTT memory)."""
+        leaf, checkpoints = self._leaves[i][1], self._checkpoints[i]
+        return leaf.forward_seq(self._layer_inputs[i], checkpoints[0], self.mask)[2]
+
+    def _segments(self) -> list[tuple[int, int]]:
+        T, k = len(self), self.recompute
+        return [(s, min(s + k, T)) for s in range(0, T, k)]
+
+    def _backward_recomputed(self, i: int, d: np.ndarray, dstate: State,
+                             record: np.ndarray | None) -> tuple[np.ndarray, State]:
+        """One recurrent leaf's walk back, segment by segment from its checkpoints."""
+        leaf, xs, mask = self._leaves[i][1], self._layer_inputs[i], self.mask
+        dxs = None
+        segments = self._segments()
+        for (s0, s1), state in zip(reversed(segments), reversed(self._checkpoints[i])):
+            seg_mask = None if mask is None else mask[s0:s1]
+            _, _, cache = leaf.forward_seq(xs[s0:s1], state, seg_mask)
+            seg_record = None if record is None else record[s0:s1]
+            dx, dstate = leaf.backward_seq(d[s0:s1], dstate, cache, record=seg_record)
+            del cache
+            if dxs is None:
+                dxs = np.empty((len(self),) + dx.shape[1:], dtype=dx.dtype)
+            dxs[s0:s1] = dx
+        return dxs, dstate
 
     # -- the backward walk --------------------------------------------------
     def backward(self, dys: np.ndarray, dstate: State | None = None) -> tuple[np.ndarray, State]:
         """Full BPTT: walk the graph from the last step to the first.
 
+        With ``recompute=k`` each recurrent layer's k-step segments are
+        recomputed from their checkpoints on the way (same result, bit for bit).
         Adds the gradient of every parameter into its layer's ``grads``
         (call ``model.zero_grad()`` first for a fresh gradient) and records
         ``state_grad_norms``. May be called more than once; each call adds.
@@ -216,7 +261,10 @@ class TimeGraph:
         for i in range(len(self._leaves) - 1, -1, -1):
             name, leaf = self._leaves[i]
             record = np.empty((T, B), dtype=np.float64) if leaf.state_sizes else None
-            d, d0_parts[i] = leaf.backward_seq(d, dparts[i], self._caches[i], record=record)
+            if self._checkpoints[i] is None:
+                d, d0_parts[i] = leaf.backward_seq(d, dparts[i], self._caches[i], record=record)
+            else:
+                d, d0_parts[i] = self._backward_recomputed(i, d, dparts[i], record)
             if record is not None:
                 self.state_grad_norms_per_sequence[name] = record
                 self.state_grad_norms[name] = np.sqrt(np.einsum("tb,tb->t", record, record))
@@ -224,7 +272,7 @@ class TimeGraph:
 
 
 def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
-           mask: np.ndarray | None = None) -> TimeGraph:
+           mask: np.ndarray | None = None, *, recompute: bool | int | None = None) -> TimeGraph:
     """Run ``model`` over the sequence ``xs`` and record the time graph.
 
     Parameters
@@ -240,6 +288,17 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     mask : ndarray of bool, shape (T, B), optional
         ``False`` where a sequence has ended: there its state is carried
         unchanged, its output is zero and its gradients are zero.
+    recompute : bool or int, optional
+        Memory-saving BPTT. An int k: every recurrent layer stores its state
+        only every k steps and ``graph.backward`` recomputes each k-step
+        segment (one extra forward pass; memory for the layer's cache falls
+        from T steps to about T/k states plus k steps). ``True``: k about
+        sqrt(T). k is rounded up to a multiple of the layers' ``time_block``
+        (a few steps), which makes the gradients bit-identical to full BPTT;
+        ``graph.recompute`` is the k used. ``None``/``False``: full BPTT.
+        Static layers keep their caches (a ``Dropout`` mask is drawn once).
+        Inspecting the states of a recomputed layer (``layer_states``,
+        ``state_at``, ``nodes``) recomputes its whole sequence.
 
     Returns
     -------
@@ -249,7 +308,8 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     ------
     TypeError, ValueError
         For inputs of the wrong type, rank, size or dtype, for non-finite
-        inputs, and for a state or mask of the wrong structure or shape.
+        inputs, for a state or mask of the wrong structure or shape, and for
+        a ``recompute`` that is not a positive int or a bool.
 
     Examples
     --------
@@ -288,16 +348,60 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     else:
         _check_state(model, state, B, dtype, "state")
     leaves = list(model.leaves())
+    k = _segment_length(recompute, T, B, leaves)
     parts = model.flatten_state(state)
-    inputs, outputs, caches, finals = [], [], [], []
+    inputs, outputs, caches, finals, checkpoints = [], [], [], [], []
     h = xs
     for (_, leaf), s in zip(leaves, parts):
         inputs.append(h)
-        h, s_T, cache = leaf.forward_seq(h, s, mask)
+        if k is None or not leaf.state_sizes:
+            h, s_T, cache = leaf.forward_seq(h, s, mask)
+            checkpoints.append(None)
+        else:
+            h, s_T, cache = _forward_checkpointed(leaf, h, s, mask, k, checkpoints)
         outputs.append(h)
         caches.append(cache)
         finals.append(s_T)
-    return TimeGraph(model, xs, state, mask, leaves, inputs, outputs, caches, finals)
+    return TimeGraph(model, xs, state, mask, leaves, inputs, outputs, caches, finals,
+                     recompute=k, checkpoints=checkpoints)
+
+
+def _segment_length(recompute: Any, T: int, B: int, leaves: list[tuple[str, Layer]]) -> int | None:
+    """The recompute segment length: k (or about sqrt(T)) rounded up to the layers' time block."""
+    if recompute is None or recompute is False:
+        return None
+    if recompute is True:
+        k = math.isqrt(T - 1) + 1                                # ceil(sqrt(T))
+    elif isinstance(recompute, (int, np.integer)) and not isinstance(recompute, bool):
+        k = int(recompute)
+        if k < 1:
+            raise ValueError(f"recompute: expected a positive number of steps per segment, got {k}")
+    else:
+        raise TypeError(f"recompute: expected True, False, None or a positive int, "
+                        f"got {type(recompute).__name__} {recompute!r}")
+    block = 1
+    for _, leaf in leaves:
+        if leaf.state_sizes:
+            block = math.lcm(block, int(leaf.time_block(B)))
+    return -(-k // block) * block
+
+
+def _forward_checkpointed(leaf: Layer, xs: np.ndarray, state: State, mask: np.ndarray | None,
+                          k: int, checkpoints: list) -> tuple[np.ndarray, State, None]:
+    """Run a recurrent leaf segment by segment, keeping its state at every segment start."""
+    T = xs.shape[0]
+    ys, saved = None, []
+    arrays = tuple(a.copy() for a in state)                      # the caller may reuse its arrays
+    state = type(state)(*arrays) if hasattr(state, "_fields") else arrays
+    for s0 in range(0, T, k):
+        s1 = min(s0 + k, T)
+        saved.append(state)
+        y, state, _ = leaf.forward_seq(xs[s0:s1], state, None if mask is None else mask[s0:s1])
+        if ys is None:
+            ys = np.empty((T,) + y.shape[1:], dtype=y.dtype)
+        ys[s0:s1] = y
+    checkpoints.append(saved)
+    return ys, state, None
 
 
 def _like(part: State, arrays: list[np.ndarray]) -> State:

@@ -196,6 +196,31 @@ def test_fast_path_equals_step_loop(kind, masked):
         np.testing.assert_array_equal(fast["d0"][0][0], Rs[0][0])      # gradient passes through
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_fast_path_equals_step_loop_over_many_time_blocks(kind, masked):
+    # B = 256 makes the fast path's time block 4 steps: T = 11 is two full
+    # blocks and a partial one, with masks ending inside and across blocks.
+    from rnnbp._fastpath import time_block
+    Bm, Tm = 256, 11
+    assert time_block(Bm) == 4
+    cell = make(kind)
+    xs, state, R, Rs = data(cell, np.random.default_rng(15), T=Tm, B=Bm)
+    mask = None
+    if masked:
+        lengths = np.random.default_rng(16).integers(0, Tm + 1, size=Bm)
+        lengths[:3] = [0, 5, Tm]
+        mask = lengths_mask(lengths, T=Tm)
+    fast, loop = run_both(cell, xs, state, R, Rs, mask)
+    close = dict(rtol=1e-12, atol=1e-12)
+    for key in ("ys", "dxs", "record"):
+        np.testing.assert_allclose(fast[key], loop[key], **close, err_msg=key)
+    for key in ("sT", "d0", "states"):
+        for a, b in zip(fast[key], loop[key], strict=True):
+            np.testing.assert_allclose(a, b, **close, err_msg=key)
+    for name in cell.grads:
+        np.testing.assert_allclose(fast["grads"][name], loop["grads"][name], **close, err_msg=name)
+
+
 def test_record_is_total_gradient_at_h(kind):
     cell = make(kind)
     xs, state, R, Rs = data(cell, np.random.default_rng(6))
