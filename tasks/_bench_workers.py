@@ -1,0 +1,322 @@
+"""Worker processes of the benchmark (``python -m tasks run benchmark``).
+
+Each implementation runs in its own process, started as
+``python -m tasks._bench_workers IMPL`` with the thread counts already in its
+environment, so numpy's OpenBLAS threads and torch's OpenMP threads never
+share a process. The coordinator (``tasks/experiments/benchmark.py``) speaks
+to a worker in JSON lines over stdin/stdout:
+
+- ``{"cmd": "setup", "cell", "dtype", "B", "T", "H", "seed"}``: build the
+  weights and inputs (the same in every worker: drawn from ``seed``);
+- ``{"cmd": "grads", "path"}``: one training step, gradients saved to ``path``
+  (``.npz``: ``W_ih``, ``W_hh``, ``b``, ``b_hn`` for the GRU, ``dxs``);
+- ``{"cmd": "time", "reps"}``: ``reps`` training steps, their wall times;
+- ``{"cmd": "gemm", "dtype", "n", "reps"}``: GEMM peak, GFLOP/s (numpy only);
+- ``{"cmd": "quit"}``.
+
+A training step is forward + full BPTT with gradients for ``W_ih``, ``W_hh``,
+``b`` and the inputs, for the loss ``sum(outputs)``. The weights follow
+rnnbp's public layout (``W_ih`` (D, G*H), ``W_hh`` (H, G*H), ``b`` (G*H,)
+and the GRU's ``b_hn`` (H,)), converted one to one for torch.
+
+``python -m tasks._bench_workers memory MODE T B H`` (MODE ``full`` or
+``recompute``) runs one LSTM float32 step in a fresh process and prints its
+peak memory: the rise of the resident set (``ru_maxrss`` minus the RSS after
+the inputs ``xs`` and the output gradient ``dys`` exist) and, in a second
+step, the peak of numpy's allocations as seen by ``tracemalloc``.
+
+Only this module imports torch, and only in the torch worker.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+GATES = {"Elman": 1, "LSTM": 4, "GRU": 3}
+
+
+def make_weights(cell: str, D: int, H: int, dtype, seed: int):
+    """Weights in rnnbp's layout, uniform(-1/sqrt(H), 1/sqrt(H)) like torch's default."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    G, s = GATES[cell], 1.0 / np.sqrt(H)
+    w = {"W_ih": rng.uniform(-s, s, (D, G * H)), "W_hh": rng.uniform(-s, s, (H, G * H)),
+         "b": rng.uniform(-s, s, G * H)}
+    if cell == "GRU":
+        w["b_hn"] = rng.uniform(-s, s, H)
+    return {k: v.astype(dtype) for k, v in w.items()}
+
+
+# -- implementations ----------------------------------------------------------
+
+class Rnnbp:
+    """The library: ``rnnbp.unroll`` + ``graph.backward`` (its fast path)."""
+
+    def __init__(self, cell, dtype, B, T, H, seed):
+        import numpy as np
+
+        import rnnbp
+
+        D = H
+        self.model = {"Elman": lambda: rnnbp.Elman(D, H, dtype=dtype),
+                      "LSTM": lambda: rnnbp.LSTM(D, H, dtype=dtype),
+                      "GRU": lambda: rnnbp.GRU(D, H, dtype=dtype)}[cell]()
+        for k, v in make_weights(cell, D, H, dtype, seed).items():
+            self.model.params[k][...] = v
+        self.xs = np.random.default_rng(seed + 1).standard_normal((T, B, D)).astype(dtype)
+        self.dys = np.ones((T, B, H), dtype=dtype)                    # d sum(outputs)
+
+    def step(self):
+        self.model.zero_grad()
+        graph = __import__("rnnbp").unroll(self.model, self.xs)
+        dxs, _ = graph.backward(self.dys)
+        return dxs
+
+    def grads(self):
+        dxs = self.step()
+        return {**{k: v.copy() for k, v in self.model.grads.items()}, "dxs": dxs}
+
+
+class Torch:
+    """``torch.nn.RNN``/``LSTM``/``GRU`` (one layer, CPU) with the same weights."""
+
+    def __init__(self, cell, dtype, B, T, H, seed):
+        import numpy as np
+        import torch
+
+        D = H
+        tdt = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+        self.cell, self.H = cell, H
+        cls = {"Elman": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[cell]
+        self.module = cls(D, H).to(tdt)
+        w = make_weights(cell, D, H, dtype, seed)
+        b_hh = np.zeros_like(w["b"])
+        if cell == "GRU":
+            b_hh[2 * H:] = w["b_hn"]
+        with torch.no_grad():
+            self.module.weight_ih_l0.copy_(torch.from_numpy(w["W_ih"].T.copy()))
+            self.module.weight_hh_l0.copy_(torch.from_numpy(w["W_hh"].T.copy()))
+            self.module.bias_ih_l0.copy_(torch.from_numpy(w["b"]))
+            self.module.bias_hh_l0.copy_(torch.from_numpy(b_hh))
+        xs = np.random.default_rng(seed + 1).standard_normal((T, B, D)).astype(dtype)
+        self.x = torch.from_numpy(xs).requires_grad_()
+
+    def step(self):
+        for p in self.module.parameters():
+            p.grad = None
+        self.x.grad = None
+        out, _ = self.module(self.x)
+        out.sum().backward()
+        return self.x.grad
+
+    def grads(self):
+        dxs = self.step().numpy().copy()
+        m, H = self.module, self.H
+        g = {"W_ih": m.weight_ih_l0.grad.numpy().T.copy(), "W_hh": m.weight_hh_l0.grad.numpy().T.copy(),
+             "b": m.bias_ih_l0.grad.numpy().copy(), "dxs": dxs}
+        if self.cell == "GRU":
+            g["b_hn"] = m.bias_hh_l0.grad.numpy()[2 * H:].copy()
+        return g
+
+
+class Naive:
+    """The floor: textbook numpy BPTT -- per-step concatenation ``[x, h] @ W``, a
+    list of caches, per-step weight-gradient GEMMs, expressions with temporaries."""
+
+    def __init__(self, cell, dtype, B, T, H, seed):
+        import numpy as np
+
+        self.cell, self.H = cell, H
+        w = make_weights(cell, H, H, dtype, seed)
+        self.W = np.concatenate([w["W_ih"], w["W_hh"]], axis=0)      # (D + H, G*H)
+        self.b, self.b_hn = w["b"], w.get("b_hn")
+        self.xs = np.random.default_rng(seed + 1).standard_normal((T, B, H)).astype(dtype)
+
+    def step(self):
+        import numpy as np
+
+        sig = lambda a: 0.5 * (1 + np.tanh(0.5 * a))  # noqa: E731
+        xs, W, b, H, D = self.xs, self.W, self.b, self.H, self.xs.shape[2]
+        T, B = xs.shape[:2]
+        h = np.zeros((B, H), xs.dtype)
+        c = np.zeros((B, H), xs.dtype)
+        caches = []
+        for t in range(T):
+            xh = np.concatenate([xs[t], h], axis=1)
+            if self.cell == "Elman":
+                h = np.tanh(xh @ W + b)
+                caches.append((xh, h))
+            elif self.cell == "LSTM":
+                z = xh @ W + b
+                i, f, g, o = sig(z[:, :H]), sig(z[:, H:2 * H]), np.tanh(z[:, 2 * H:3 * H]), sig(z[:, 3 * H:])
+                c_prev = c
+                c = f * c + i * g
+                tc = np.tanh(c)
+                h = o * tc
+                caches.append((xh, i, f, g, o, c_prev, tc))
+            else:
+                ax = xh[:, :D] @ W[:D] + b
+                ah = xh[:, D:] @ W[D:]
+                r = sig(ax[:, :H] + ah[:, :H])
+                z = sig(ax[:, H:2 * H] + ah[:, H:2 * H])
+                hn = ah[:, 2 * H:] + self.b_hn
+                n = np.tanh(ax[:, 2 * H:] + r * hn)
+                h_prev = h
+                h = (1 - z) * n + z * h
+                caches.append((xh, h_prev, r, z, n, hn))
+        gW, gb = np.zeros_like(W), np.zeros_like(b)
+        gbhn = None if self.b_hn is None else np.zeros_like(self.b_hn)
+        dxs = np.empty_like(xs)
+        dh = np.zeros((B, H), xs.dtype)
+        dc = np.zeros((B, H), xs.dtype)
+        for t in range(T - 1, -1, -1):
+            dh = dh + 1.0                                             # d sum(outputs) / d h_t
+            if self.cell == "Elman":
+                xh, h = caches[t]
+                da = dh * (1 - h * h)
+                gW += xh.T @ da
+                gb += da.sum(axis=0)
+                dxh = da @ W.T
+            elif self.cell == "LSTM":
+                xh, i, f, g, o, c_prev, tc = caches[t]
+                dc = dc + dh * o * (1 - tc * tc)
+                dz = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
+                                     dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=1)
+                dc = dc * f
+                gW += xh.T @ dz
+                gb += dz.sum(axis=0)
+                dxh = dz @ W.T
+            else:
+                xh, h_prev, r, z, n, hn = caches[t]
+                da_n = dh * (1 - z) * (1 - n * n)
+                da_z = dh * (h_prev - n) * z * (1 - z)
+                da_r = da_n * hn * r * (1 - r)
+                dhn = da_n * r
+                dax = np.concatenate([da_r, da_z, da_n], axis=1)
+                dah = np.concatenate([da_r, da_z, dhn], axis=1)
+                gW[:D] += xh[:, :D].T @ dax
+                gW[D:] += xh[:, D:].T @ dah
+                gb += dax.sum(axis=0)
+                gbhn += dhn.sum(axis=0)
+                dxh = np.concatenate([dax @ W[:D].T, dh * z + dah @ W[D:].T], axis=1)
+            dxs[t] = dxh[:, :D]
+            dh = dxh[:, D:]
+        self._g = {"W_ih": gW[:D], "W_hh": gW[D:], "b": gb, "dxs": dxs}
+        if gbhn is not None:
+            self._g["b_hn"] = gbhn
+        return dxs
+
+    def grads(self):
+        self.step()
+        return {k: v.copy() for k, v in self._g.items()}
+
+
+IMPLS = {"rnnbp": Rnnbp, "torch": Torch, "naive": Naive}
+
+
+# -- the command loop -----------------------------------------------------------
+
+def _gemm_peak(dtype: str, n: int, reps: int) -> float:
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    b, c = a.copy(), np.empty_like(a)
+    np.matmul(a, b, out=c)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=c)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return 2.0 * n ** 3 / times[len(times) // 2] / 1e9
+
+
+def serve(impl: str) -> None:
+    import numpy as np
+
+    if impl == "torch":
+        import os
+
+        import torch
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    current = None
+    out = sys.stdout
+    sys.stdout = sys.stderr                         # stray prints must not break the protocol
+    for line in sys.stdin:
+        msg = json.loads(line)
+        cmd = msg["cmd"]
+        if cmd == "quit":
+            break
+        if cmd == "setup":
+            current = None
+            current = IMPLS[impl](msg["cell"], np.dtype(msg["dtype"]), msg["B"], msg["T"], msg["H"], msg["seed"])
+            reply = {"ok": True}
+        elif cmd == "grads":
+            np.savez(msg["path"], **current.grads())
+            reply = {"ok": True}
+        elif cmd == "time":
+            times = []
+            for _ in range(msg["reps"]):
+                t0 = time.perf_counter()
+                current.step()
+                times.append(time.perf_counter() - t0)
+            reply = {"times": times}
+        elif cmd == "gemm":
+            reply = {"gflops": _gemm_peak(msg["dtype"], msg["n"], msg["reps"])}
+        else:
+            reply = {"error": f"unknown command {cmd!r}"}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+def _rss_bytes() -> int:
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory(mode: str, T: int, B: int, H: int) -> dict:
+    """Peak memory of one LSTM float32 training step (full or recompute BPTT)."""
+    import resource
+    import tracemalloc
+
+    import numpy as np
+
+    import rnnbp
+
+    model = rnnbp.LSTM(H, H, dtype=np.float32, seed=0)
+    xs = np.random.default_rng(1).standard_normal((T, B, H), dtype=np.float32)
+    dys = np.ones((T, B, H), dtype=np.float32)
+    recompute = True if mode == "recompute" else None
+
+    def step():
+        model.zero_grad()
+        graph = rnnbp.unroll(model, xs, recompute=recompute)
+        dxs, _ = graph.backward(dys)
+        return graph.recompute, dxs
+
+    before = _rss_bytes()
+    t0 = time.perf_counter()
+    k, dxs = step()
+    seconds = time.perf_counter() - t0
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    del dxs
+    tracemalloc.start()
+    step()
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"mode": mode, "T": T, "B": B, "H": H, "k": k, "seconds": seconds,
+            "peak_rss_delta_bytes": peak_rss, "tracemalloc_peak_bytes": traced,
+            "io_bytes": 2 * T * B * H * 4}
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "memory":
+        mode, T, B, H = sys.argv[2], *map(int, sys.argv[3:6])
+        print(json.dumps(memory(mode, T, B, H)))
+    else:
+        serve(sys.argv[1])
