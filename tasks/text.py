@@ -28,7 +28,7 @@ import numpy as np
 from .sequences import SequenceData, _dtype, _positive, _rng, one_hot
 
 __all__ = ["STDLIB_MODULES", "stdlib_corpus", "load_text", "Vocab", "text_windows",
-           "text_streams", "next_char_data"]
+           "text_streams", "next_char_data", "sample_text"]
 
 #: Modules whose docstrings make the default corpus (sorted; no side effects on import).
 STDLIB_MODULES = (
@@ -234,3 +234,58 @@ def next_char_data(windows, vocab_size: int, *, dtype=np.float64) -> SequenceDat
     return SequenceData(one_hot(w[:-1], _positive("vocab_size", vocab_size), _dtype(dtype)),
                         w[1:].astype(np.int64), np.ones((T, N), dtype=bool), "every",
                         np.full(N, T, dtype=np.int64))
+
+
+def sample_text(model, vocab: Vocab, prime: str, n: int, *, temperature: float = 1.0,
+                rng) -> str:
+    """Let a trained next-character model write ``n`` characters after ``prime``.
+
+    The model (any ``rnnbp.Layer`` mapping one-hot characters ``(B, V)`` to
+    logits ``(B, V)``) first reads ``prime``; then, one step at a time, a
+    character is drawn from ``softmax(logits / temperature)`` and fed back
+    as the next input. Low temperatures give the likeliest, more repetitive
+    text; 1.0 samples the model's own distribution.
+
+    Parameters
+    ----------
+    model : rnnbp.Layer
+        Put in evaluation mode for the duration.
+    vocab : Vocab
+    prime : str
+        Non-empty start text; every character must be in ``vocab``.
+    n : int
+        Characters to write.
+    temperature : float, default 1.0
+        > 0.
+    rng : int or numpy.random.Generator
+
+    Returns
+    -------
+    str
+        ``prime`` followed by the ``n`` sampled characters.
+    """
+    n = _positive("n", n)
+    if not isinstance(prime, str) or not prime:
+        raise ValueError(f"prime: expected a non-empty string, got {prime!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    gen = _rng(rng)
+    dtype = model.dtype or np.float64
+    V = vocab.size
+    was_training = model.training
+    model.eval()
+    try:
+        state = model.initial_state(1)
+        out = list(prime)
+        logits = None
+        for i in vocab.encode(prime):
+            logits, state, _ = model.forward(one_hot(np.array([i]), V, dtype=dtype), state)
+        for _ in range(n):
+            z = logits[0].astype(np.float64) / temperature
+            p = np.exp(z - z.max())
+            i = int(gen.choice(V, p=p / p.sum()))
+            out.append(vocab.decode([i]))
+            logits, state, _ = model.forward(one_hot(np.array([i]), V, dtype=dtype), state)
+    finally:
+        model.train(was_training)
+    return "".join(out)

@@ -451,3 +451,20 @@ def test_ocr_rendering_is_fast():
     d = ocr.render_glyphs(2000, fonts=fonts, size=16, seed=1)
     assert time.perf_counter() - start < 3.0
     assert d.images.shape == (2000, 16, 16)
+
+
+def test_sample_text_is_seeded_and_stays_in_the_vocabulary():
+    import rnnbp
+    from tasks.text import Vocab, sample_text
+
+    vocab = Vocab.from_text("abcdefg hij.")
+    model = rnnbp.Sequential(rnnbp.LSTM(vocab.size, 8, seed=0), rnnbp.Linear(8, vocab.size, seed=1))
+    a = sample_text(model, vocab, "ab", 30, temperature=0.7, rng=3)
+    b = sample_text(model, vocab, "ab", 30, temperature=0.7, rng=3)
+    assert a == b and a.startswith("ab") and len(a) == 32
+    assert set(a) <= set("abcdefg hij.")
+    assert model.training
+    with pytest.raises(ValueError, match="temperature: expected a positive number"):
+        sample_text(model, vocab, "ab", 5, temperature=0, rng=0)
+    with pytest.raises(ValueError, match="prime: expected a non-empty string"):
+        sample_text(model, vocab, "", 5, rng=0)
