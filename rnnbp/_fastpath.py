@@ -12,7 +12,11 @@ Layout, shared by the three cells:
   operations in the same order, which is what makes memory-saving BPTT
   (``rnnbp.unroll(..., recompute=k)``) bit-identical to full BPTT.
 - **Caches** are preallocated ``(T, B, .)`` arrays filled in place: the
-  states ``hs`` (and ``cs``) and the gate activations; nothing else.
+  states ``hs`` (and ``cs``) and the gate activations; nothing else. They
+  and the backward walk's block scratch come from the layer's workspace
+  pool (``ws``, see ``rnnbp._workspace``), which hands a buffer out again
+  only when nothing but the pool references it; arrays a kernel returns
+  (``dxs``, the initial-state gradients) are always fresh.
 - **Forward step**: one recurrent GEMM into an ``out=`` buffer and in-place
   elementwise ops on contiguous gate blocks (one ``tanh`` covers all four
   LSTM gates: the sigmoid columns of private weight copies are halved, exact
@@ -82,6 +86,13 @@ class _Masks:
         return self.skip[t0:t1] if self.steps is not None and any(self.steps[t0:t1]) else None
 
 
+def _allocator(ws, cache=False):
+    """``empty(shape, dtype)`` for a kernel's caches or scratch: the layer's workspace pool, or fresh."""
+    if ws is None:
+        return np.empty
+    return ws.cache if cache else ws.empty
+
+
 def _blocks(T: int, c: int) -> list[tuple[int, int]]:
     return [(t0, min(t0 + c, T)) for t0 in range(0, T, c)]
 
@@ -118,14 +129,15 @@ def _weight_grads(grads, xs_blk, hs_blk, dZ, tmp_ih, tmp_hh):
 
 # -- Elman -------------------------------------------------------------------
 
-def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask):
+def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask, ws=None):
     """``hs (T+1, B, H)`` of ``h_t = act(x_t W_ih + h_{t-1} W_hh + b)``."""
     T, B, _ = xs.shape
     H = W_hh.shape[0]
-    hs = np.empty((T + 1, B, H), dtype=W_hh.dtype)
+    empty, cache_empty = _allocator(ws), _allocator(ws, cache=True)
+    hs = cache_empty((T + 1, B, H), W_hh.dtype)
     hs[0] = h0
     m = _Masks(mask)
-    tmp = np.empty((B, H), dtype=W_hh.dtype)
+    tmp = empty((B, H), W_hh.dtype)
     for t0, t1 in _blocks(T, time_block(B)):
         A = hs[t0 + 1:t1 + 1]
         np.matmul(_rows(xs[t0:t1]), W_ih, out=_rows(A))
@@ -144,19 +156,22 @@ def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask):
     return hs
 
 
-def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record):
+def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
     """Full BPTT through an Elman fast-path cache; adds into ``grads``; returns ``dxs, dh_0``."""
     xs, hs = cache.xs, cache.hs
+    if ws is not None:
+        ws.adopt(hs)                                     # walked back: the next step wants it again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
     c = time_block(B)
     m = _Masks(cache.mask)
     W_hh_T = np.ascontiguousarray(W_hh.T)
-    dxs = np.empty((T, B, D), dtype=dt)
+    empty = _allocator(ws)
+    dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
     dh = dh_T.copy()                                     # dL/dh_t arriving from step t + 1
-    DH, DA, DACT, DY = (np.empty((min(c, T), B, H), dtype=dt) for _ in range(4))
-    tmp_ih, tmp_hh = np.empty_like(W_ih), np.empty_like(W_hh)
+    DH, DA, DACT, DY = (empty((min(c, T), B, H), dt) for _ in range(4))
+    tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
     for t0, t1 in reversed(_blocks(T, c)):
         n = t1 - t0
         skip_blk = m.block(t0, t1)
@@ -194,7 +209,7 @@ def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record):
 LSTM_ORDER = (3, 0, 1, 2)
 
 
-def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask):
+def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     """``hs, cs (T+1, B, H)`` and gate activations ``G (T, B, 4H)`` in order o, i, f, g.
 
     ``W_ih``, ``W_hh``, ``b`` are private copies in order o, i, f, g with the
@@ -203,13 +218,14 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask):
     T, B, _ = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    hs = np.empty((T + 1, B, H), dtype=dt)
-    cs = np.empty((T + 1, B, H), dtype=dt)
+    empty, cache_empty = _allocator(ws), _allocator(ws, cache=True)
+    hs = cache_empty((T + 1, B, H), dt)
+    cs = cache_empty((T + 1, B, H), dt)
     hs[0], cs[0] = h0, c0
-    G = np.empty((T, B, 4 * H), dtype=dt)
+    G = cache_empty((T, B, 4 * H), dt)
     m = _Masks(mask)
-    tmp4 = np.empty((B, 4 * H), dtype=dt)
-    tmp, tc = np.empty((B, H), dtype=dt), np.empty((B, H), dtype=dt)
+    tmp4 = empty((B, 4 * H), dt)
+    tmp, tc = empty((B, H), dt), empty((B, H), dt)
     half = np.repeat(np.array([0.5, 1.0], dtype=dt), [3 * H, H])    # g: times 1 plus 0, exact
     shift = np.repeat(np.array([0.5, 0.0], dtype=dt), [3 * H, H])
     for t0, t1 in _blocks(T, time_block(B)):
@@ -237,22 +253,25 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask):
     return hs, cs, G
 
 
-def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record):
+def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
     """Full BPTT through an LSTM fast-path cache (public-order weights); returns ``dxs, dh_0, dc_0``."""
     xs, hs, cs, G = cache.xs, cache.hs, cache.cs, cache.gates
+    if ws is not None:
+        ws.adopt(hs, cs, G)                              # walked back: the next step wants them again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
     c = time_block(B)
     m = _Masks(cache.mask)
     W_hh_T = np.ascontiguousarray(W_hh.T)
-    dxs = np.empty((T, B, D), dtype=dt)
+    empty = _allocator(ws)
+    dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
     dh, dc = dh_T.copy(), dc_T.copy()                    # dL/dh_t, dL/dc_t from step t + 1
     cb = min(c, T)
-    P, dZ = np.empty((cb, B, 4 * H), dtype=dt), np.empty((cb, B, 4 * H), dtype=dt)
-    DH, Q, TC, DY, F = (np.empty((cb, B, H), dtype=dt) for _ in range(5))
-    dct = np.empty((B, H), dtype=dt)
-    tmp_ih, tmp_hh = np.empty_like(W_ih), np.empty_like(W_hh)
+    P, dZ = empty((cb, B, 4 * H), dt), empty((cb, B, 4 * H), dt)
+    DH, Q, TC, DY, F = (empty((cb, B, H), dt) for _ in range(5))
+    dct = empty((B, H), dt)
+    tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
     for t0, t1 in reversed(_blocks(T, c)):
         n = t1 - t0
         skip_blk = m.block(t0, t1)
@@ -309,7 +328,7 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record):
 GRU_X_ORDER = (2, 0, 1)   # n, r, z
 
 
-def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask):
+def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
     """``hs (T+1, B, H)``, gate activations ``G (T, B, 3H)`` (r, z, n) and ``HN = h W_hn + b_hn``.
 
     ``W_ih``, ``W_hh``, ``b`` are private copies with the r, z columns halved.
@@ -317,13 +336,14 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask):
     T, B, _ = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    hs = np.empty((T + 1, B, H), dtype=dt)
+    empty, cache_empty = _allocator(ws), _allocator(ws, cache=True)
+    hs = cache_empty((T + 1, B, H), dt)
     hs[0] = h0
-    G = np.empty((T, B, 3 * H), dtype=dt)
-    HN = np.empty((T, B, H), dtype=dt)
+    G = cache_empty((T, B, 3 * H), dt)
+    HN = cache_empty((T, B, H), dt)
     m = _Masks(mask)
-    tmp3 = np.empty((B, 3 * H), dtype=dt)
-    tmp = np.empty((B, H), dtype=dt)
+    tmp3 = empty((B, 3 * H), dt)
+    tmp = empty((B, H), dt)
     for t0, t1 in _blocks(T, time_block(B)):
         A = G[t0:t1]
         np.matmul(_rows(xs[t0:t1]), W_ih, out=_rows(A))
@@ -351,9 +371,11 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask):
     return hs, G, HN
 
 
-def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record):
+def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record, ws=None):
     """Full BPTT through a GRU fast-path cache (public-order weights); returns ``dxs, dh_0``."""
     xs, hs, G, HN = cache.xs, cache.hs, cache.gates, cache.aux
+    if ws is not None:
+        ws.adopt(hs, G, HN)                              # walked back: the next step wants them again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
@@ -361,13 +383,14 @@ def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record):
     m = _Masks(cache.mask)
     W_hh_T = np.ascontiguousarray(W_hh.T)
     W_ih_x = np.concatenate([W_ih[:, k * H:(k + 1) * H] for k in GRU_X_ORDER], axis=1)
-    dxs = np.empty((T, B, D), dtype=dt)
+    empty = _allocator(ws)
+    dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
     dh = dh_T.copy()                                     # dL/dh_t arriving from step t + 1
     cb = min(c, T)
-    P, dA = np.empty((cb, B, 4 * H), dtype=dt), np.empty((cb, B, 4 * H), dtype=dt)
-    DH, DY, OMZ, Zm = (np.empty((cb, B, H), dtype=dt) for _ in range(4))
-    tmp = np.empty((B, H), dtype=dt)
-    tmp_ix, tmp_hh = np.empty((D, 3 * H), dtype=dt), np.empty_like(W_hh)
+    P, dA = empty((cb, B, 4 * H), dt), empty((cb, B, 4 * H), dt)
+    DH, DY, OMZ, Zm = (empty((cb, B, H), dt) for _ in range(4))
+    tmp = empty((B, H), dt)
+    tmp_ix, tmp_hh = empty((D, 3 * H), dt), empty(W_hh.shape, dt)
     gW_ih, gb = grads["W_ih"], grads["b"]
     for t0, t1 in reversed(_blocks(T, c)):
         k = t1 - t0

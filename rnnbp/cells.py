@@ -6,7 +6,13 @@ whose kernels live in ``rnnbp._fastpath`` (see its docstring for the layout):
 time blocks of ``time_block(B)`` steps, one GEMM per block for the input
 projection and for each weight gradient, preallocated ``(T, B, .)`` caches,
 one recurrent GEMM per step into an ``out=`` buffer, and the gate arithmetic
-fused into a handful of in-place calls per step.
+fused into a handful of in-place calls per step. The caches and scratch come
+from a small per-layer pool (``rnnbp._workspace``) that reuses a buffer only
+once nothing outside the pool references it (a live graph, a cache, a view of
+``seq_states``), so steady training does not page-fault fresh memory every
+step. The pool is locked, so concurrent ``forward_seq`` calls on one layer
+stay correct; ``backward_seq`` on one layer from two threads at once is not
+supported (``grads`` accumulate without a lock).
 
 The public parameters keep PyTorch's layout and gate order (see each class);
 internally the forward pass works on reordered copies of the weights so that
@@ -27,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _fastpath as _fp
+from . import _workspace
 from . import init as _init
 from ._checks import array as _check_array, mask_array as _check_mask, positive_int
 from .layer import Layer, State
@@ -161,6 +168,15 @@ class _Cell(Layer):
             return hs[1:].copy()
         return np.where(mask[:, :, None], hs[1:], self.dtype.type(0))
 
+    def _pool(self, new_call: bool = False) -> _workspace.Workspace:
+        """This layer's pool of fast-path arrays (``rnnbp._workspace``); ``new_call`` in ``forward_seq``."""
+        ws = self.__dict__.get("_ws")
+        if ws is None:
+            ws = self._ws = _workspace.Workspace()
+        if new_call:
+            ws.begin()
+        return ws
+
     def time_block(self, batch_size: int) -> int:
         """Steps per time block of the fast path (see ``Layer.time_block``)."""
         return _fp.time_block(batch_size)
@@ -289,7 +305,8 @@ class Elman(_Cell):
         """
         self._check_seq(xs, state, mask)
         p = self.params
-        hs = _fp.elman_forward(xs, state[0], p["W_ih"], p["W_hh"], p["b"], self.activation == "relu", mask)
+        hs = _fp.elman_forward(xs, state[0], p["W_ih"], p["W_hh"], p["b"], self.activation == "relu", mask,
+                               self._pool(new_call=True))
         T = xs.shape[0]
         return self._outputs(hs, mask), (hs[T].copy(),), _fp.SeqCache(xs, hs, None, None, None, mask)
 
@@ -304,7 +321,7 @@ class Elman(_Cell):
         self._check_seq_grad(dys, dstate_T, cache, record)
         p = self.params
         dxs, dh = _fp.elman_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"],
-                                     self.activation == "relu", self.grads, record)
+                                     self.activation == "relu", self.grads, record, self._pool())
         return dxs, (dh,)
 
     def get_config(self) -> dict[str, Any]:
@@ -446,7 +463,7 @@ class LSTM(_Cell):
         W_ih = _scale_blocks(_blocks(p["W_ih"], order, H), slice(0, 3), H, 0.5)
         W_hh = _scale_blocks(_blocks(p["W_hh"], order, H), slice(0, 3), H, 0.5)
         b = _scale_blocks(_blocks(p["b"], order, H), slice(0, 3), H, 0.5)
-        hs, cs, G = _fp.lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask)
+        hs, cs, G = _fp.lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask, self._pool(new_call=True))
         T = xs.shape[0]
         cache = _fp.SeqCache(xs, hs, cs, G, None, mask)
         return self._outputs(hs, mask), LSTMState(hs[T].copy(), cs[T].copy()), cache
@@ -462,7 +479,7 @@ class LSTM(_Cell):
         self._check_seq_grad(dys, dstate_T, cache, record)
         p = self.params
         dxs, dh, dc = _fp.lstm_backward(dys, dstate_T[0], dstate_T[1], cache, p["W_ih"], p["W_hh"],
-                                        self.grads, record)
+                                        self.grads, record, self._pool())
         return dxs, LSTMState(dh, dc)
 
     def seq_states(self, cache: Any) -> State:
@@ -590,7 +607,7 @@ class GRU(_Cell):
         W_ih = _scale_blocks(p["W_ih"].copy(), slice(0, 2), H, 0.5)
         W_hh = _scale_blocks(p["W_hh"].copy(), slice(0, 2), H, 0.5)
         b = _scale_blocks(p["b"].copy(), slice(0, 2), H, 0.5)
-        hs, G, HN = _fp.gru_forward(xs, state[0], W_ih, W_hh, b, p["b_hn"], mask)
+        hs, G, HN = _fp.gru_forward(xs, state[0], W_ih, W_hh, b, p["b_hn"], mask, self._pool(new_call=True))
         T = xs.shape[0]
         return self._outputs(hs, mask), (hs[T].copy(),), _fp.SeqCache(xs, hs, None, G, HN, mask)
 
@@ -604,5 +621,6 @@ class GRU(_Cell):
             return super().backward_seq(dys, dstate_T, cache, record)
         self._check_seq_grad(dys, dstate_T, cache, record)
         p = self.params
-        dxs, dh = _fp.gru_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"], self.grads, record)
+        dxs, dh = _fp.gru_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"], self.grads, record,
+                                   self._pool())
         return dxs, (dh,)
