@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .layer import Layer, State
+from .layer import Layer, State, map_state
 from .unroll import unroll
 
 __all__ = ["gradcheck", "GradcheckResult"]
@@ -130,13 +130,13 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     B = xs.shape[1] if not step else xs.shape[0]
     if state is None:
         state = model.initial_state(B)
-    state = model.unflatten_state([_copy_part(s) for s in model.flatten_state(state)])
+    state = model.unflatten_state([map_state(_float64_copy, s) for s in model.flatten_state(state)])
 
     run = _step_runner(model, mask) if step else _seq_runner(model, mask)
     # Random projections for the default loss, drawn once from the first run.
     ys0, sT0 = run(xs, state)
     R = rng.standard_normal(ys0.shape)
-    Rs = [_like(s, [rng.standard_normal(a.shape) for a in s]) for s in model.flatten_state(sT0)]
+    Rs = [map_state(lambda a: rng.standard_normal(a.shape), s) for s in model.flatten_state(sT0)]
     if loss is None:
         def value_and_grads(ys, sT):
             v = float(np.sum(ys * R))
@@ -177,7 +177,7 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
         xs_c = xs.copy()
         numeric[xname] = _numeric(lambda: f(xs_c, state), xs_c, eps)
         analytic[xname] = dxs
-        flat = [_copy_part(s) for s in model.flatten_state(state)]
+        flat = [map_state(_float64_copy, s) for s in model.flatten_state(state)]
         state_c = model.unflatten_state(list(flat))
         dflat = [a for s in model.flatten_state(dstate0) for a in s]
         for k, a in enumerate(a for s in flat for a in s):
@@ -187,14 +187,8 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     return GradcheckResult(errors, analytic, numeric)
 
 
-def _like(s: State, arrays: list) -> State:
-    return type(s)(*arrays) if hasattr(s, "_fields") else tuple(arrays)
-
-
-def _copy_part(s: State) -> State:
-    """Copy one leaf layer's state as float64, keeping a named tuple's type."""
-    arrays = [np.array(a, dtype=np.float64) for a in s]
-    return type(s)(*arrays) if hasattr(s, "_fields") else tuple(arrays)
+def _float64_copy(a: np.ndarray) -> np.ndarray:
+    return np.array(a, dtype=np.float64)
 
 
 def _numeric(f: Callable[[], float], a: np.ndarray, eps: float) -> np.ndarray:
@@ -237,6 +231,5 @@ def _step_backward(model, x, state, mask, value_and_grads):
     y, s, cache = model.forward(x, state)
     _, dy, dstate = value_and_grads(y, s)
     if dstate is None:
-        dstate = model.unflatten_state([tuple(np.zeros_like(a) for a in p)
-                                        for p in model.flatten_state(s)])
+        dstate = map_state(np.zeros_like, s)
     return model.backward(dy, dstate, cache)

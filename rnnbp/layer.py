@@ -20,12 +20,36 @@ import numpy as np
 
 from ._checks import as_dtype
 
-__all__ = ["Layer", "StaticLayer", "State", "LAYER_TYPES", "layer_type_name"]
+__all__ = ["Layer", "StaticLayer", "State", "LAYER_TYPES", "layer_type_name", "map_state", "state_like"]
 
 State = tuple  # tuple of (B, H) arrays; () for a static layer
 
 #: Every public ``Layer`` subclass, by :func:`layer_type_name` (used by ``rnnbp.load``).
 LAYER_TYPES: dict[str, type["Layer"]] = {}
+
+
+def map_state(fn: Any, state: Any) -> Any:
+    """Apply ``fn`` to every array of a (nested) state, keeping its structure.
+
+    Named tuples (``LSTMState``) keep their type; a ``Sequential``'s nested
+    tuples stay nested.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> map_state(np.zeros_like, ((np.ones(2),), ()))
+    ((array([0., 0.]),), ())
+    """
+    if isinstance(state, np.ndarray):
+        return fn(state)
+    parts = [map_state(fn, s) for s in state]
+    return type(state)(*parts) if hasattr(state, "_fields") else tuple(parts)
+
+
+def state_like(part: State, arrays: Any) -> State:
+    """``arrays`` as one layer's state of the same type as ``part`` (keeps ``LSTMState``)."""
+    arrays = list(arrays)
+    return type(part)(*arrays) if hasattr(part, "_fields") else tuple(arrays)
 
 
 def layer_type_name(cls: type) -> str:

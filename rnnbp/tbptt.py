@@ -44,20 +44,12 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _checks
-from .layer import Layer, State
+from .layer import Layer, State, map_state
 from .unroll import TimeGraph, unroll
 
 __all__ = ["TruncatedBPTT"]
 
 LossFn = Callable[..., tuple[float, np.ndarray]]
-
-
-def _copy_state(state: Any) -> Any:
-    if isinstance(state, np.ndarray):
-        return state.copy()
-    if hasattr(state, "_fields"):
-        return type(state)(*(_copy_state(s) for s in state))
-    return tuple(_copy_state(s) for s in state)
 
 
 class TruncatedBPTT:
@@ -108,7 +100,7 @@ class TruncatedBPTT:
 
     def reset(self, state: State | None = None) -> None:
         """Start a new stream, from ``state`` (zeros when omitted)."""
-        self._start_state = None if state is None else _copy_state(state)
+        self._start_state = None if state is None else map_state(np.copy, state)
         self._history_xs: np.ndarray | None = None
         self._history_mask: np.ndarray | None = None
         self.state: State | None = self._start_state
@@ -165,7 +157,7 @@ class TruncatedBPTT:
         graph.backward(dys)
         # The next window starts k2 - k1 steps before this window's end.
         keep = min(self.k2 - self.k1, L)
-        self._start_state = _copy_state(graph.state_at(L - keep))
+        self._start_state = map_state(np.copy, graph.state_at(L - keep))
         self._history_xs = window[L - keep:].copy()
         self._history_mask = None if wmask is None else wmask[L - keep:].copy()
         self.state = graph.final_state

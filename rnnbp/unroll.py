@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _checks
-from .layer import Layer, State
+from .layer import Layer, State, map_state, state_like
 
 __all__ = ["unroll", "TimeGraph", "Node"]
 
@@ -155,7 +155,7 @@ class TimeGraph:
         T = len(self)
         if not 0 <= t <= T:
             raise IndexError(f"t: expected 0 <= t <= {T}, got {t}")
-        parts = [_like(final, [a[t] for a in states])
+        parts = [state_like(final, (a[t] for a in states))
                  for final, states in zip(self._final_parts, self._all_states())]
         return self.model.unflatten_state(parts)
 
@@ -251,7 +251,7 @@ class TimeGraph:
             raise ValueError(f"dys: expected shape {self.outputs.shape} (the outputs), got {dys.shape}")
         B = self.batch_size
         if dstate is None:
-            dparts = [tuple(np.zeros_like(a) for a in s) for s in self._final_parts]
+            dparts = [map_state(np.zeros_like, s) for s in self._final_parts]
         else:
             _check_state(self.model, dstate, B, self.outputs.dtype, "dstate")
             dparts = self.model.flatten_state(dstate)
@@ -344,7 +344,7 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     if state is None:
         state = model.initial_state(B)
         if model.dtype is None:
-            state = _cast_state(state, dtype)
+            state = map_state(lambda a: a.astype(dtype, copy=False), state)
     else:
         _check_state(model, state, B, dtype, "state")
     leaves = list(model.leaves())
@@ -402,17 +402,3 @@ def _forward_checkpointed(leaf: Layer, xs: np.ndarray, state: State, mask: np.nd
         ys[s0:s1] = y
     checkpoints.append(saved)
     return ys, state, None
-
-
-def _like(part: State, arrays: list[np.ndarray]) -> State:
-    """``arrays`` as a state of the same type as ``part`` (keeps ``LSTMState``)."""
-    return type(part)(*arrays) if hasattr(part, "_fields") else tuple(arrays)
-
-
-def _cast_state(state: Any, dtype: np.dtype) -> Any:
-    if isinstance(state, np.ndarray):
-        return state.astype(dtype, copy=False)
-    if isinstance(state, tuple):
-        return type(state)(*(_cast_state(s, dtype) for s in state)) if hasattr(state, "_fields") \
-            else tuple(_cast_state(s, dtype) for s in state)
-    return state
