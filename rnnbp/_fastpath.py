@@ -200,20 +200,24 @@ def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
 
 
 # -- LSTM --------------------------------------------------------------------
-# Forward (cache) gate order o, i, f, g: the three sigmoid gates contiguous.
-# Backward (dZ) gate order is PyTorch's i, f, g, o: i, f, g (the gates that
-# meet dc) contiguous, and the weight-gradient GEMMs land in public order.
+# Cache and gradient gate order are PyTorch's (i, f, g, o), the public order:
+# the weight-gradient GEMMs land as they are, and the backward walk's
+# activation derivatives s (1 - s) are taken over the whole contiguous 4H
+# width in two calls (numpy is 2-6x slower per element on a strided H-wide
+# slice of a (., 4H) array than on a contiguous array), then the g block is
+# redone as 1 - g^2.
 # (A gate-major layout -- four (B, H) @ (H, H) GEMMs per step into (4, B, H),
 # every elementwise call contiguous -- was faster single-threaded at H = 128
 # but 1.15-1.4x slower with two BLAS threads: four thread hand-offs per step.)
-LSTM_ORDER = (3, 0, 1, 2)
+#: Halve these gate blocks (i, f, o) of the private weight copies: sigmoid(z) = (1 + tanh(z/2)) / 2.
+LSTM_SIGMOID_BLOCKS = (0, 1, 3)
 
 
 def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
-    """``hs, cs (T+1, B, H)`` and gate activations ``G (T, B, 4H)`` in order o, i, f, g.
+    """``hs, cs (T+1, B, H)`` and gate activations ``G (T, B, 4H)`` in order i, f, g, o.
 
-    ``W_ih``, ``W_hh``, ``b`` are private copies in order o, i, f, g with the
-    sigmoid (o, i, f) columns halved.
+    ``W_ih``, ``W_hh``, ``b`` are private copies with the sigmoid (i, f, o)
+    columns halved (``LSTM_SIGMOID_BLOCKS``).
     """
     T, B, _ = xs.shape
     H = W_hh.shape[0]
@@ -226,8 +230,8 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     m = _Masks(mask)
     tmp4 = empty((B, 4 * H), dt)
     tmp, tc = empty((B, H), dt), empty((B, H), dt)
-    half = np.repeat(np.array([0.5, 1.0], dtype=dt), [3 * H, H])    # g: times 1 plus 0, exact
-    shift = np.repeat(np.array([0.5, 0.0], dtype=dt), [3 * H, H])
+    half = np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dt), H)    # g: times 1 plus 0, exact
+    shift = np.repeat(np.array([0.5, 0.5, 0.0, 0.5], dtype=dt), H)
     for t0, t1 in _blocks(T, time_block(B)):
         Z = G[t0:t1]
         np.matmul(_rows(xs[t0:t1]), W_ih, out=_rows(Z))
@@ -238,8 +242,8 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
             z += tmp4                                    # z_t += h_{t-1} W_hh
             np.tanh(z, out=z)
             z *= half                                    # (contiguous rows beat a strided 3H slice)
-            z += shift                                   # o, i, f = sigmoid(.) = (1 + tanh(./2)) / 2; g = tanh(.)
-            o, i, f, g = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+            z += shift                                   # i, f, o = sigmoid(.) = (1 + tanh(./2)) / 2; g = tanh(.)
+            i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
             c = cs[t + 1]
             np.multiply(f, cs[t], out=c)
             np.multiply(i, g, out=tmp)
@@ -277,19 +281,18 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
         skip_blk = m.block(t0, t1)
         dys_blk = _masked_dys(dys, t0, t1, skip_blk, DY)  # masked steps ignore dy
         Zb = G[t0:t1]
-        o, i, f, g = Zb[..., :H], Zb[..., H:2 * H], Zb[..., 2 * H:3 * H], Zb[..., 3 * H:]
+        i, f, g, o = Zb[..., :H], Zb[..., H:2 * H], Zb[..., 2 * H:3 * H], Zb[..., 3 * H:]
         Pb, Qb, tc = P[:n], Q[:n], TC[:n]
-        # Block factors, in dZ order (i, f, g, o): dz = dh_or_dct * P, dct = dh * Q + dc.
-        np.multiply(Zb[..., H:], Zb[..., H:], out=Pb[..., :3 * H])
-        np.subtract(Zb[..., H:3 * H], Pb[..., :2 * H], out=Pb[..., :2 * H])  # i, f = sigmoid: s (1 - s)
-        np.subtract(1, Pb[..., 2 * H:3 * H], out=Pb[..., 2 * H:3 * H])      # g = tanh: 1 - g^2
-        Pb[..., :H] *= g                                 # c_t = f c_{t-1} + i g
-        Pb[..., H:2 * H] *= cs[t0:t1]                    # c_t = f c_{t-1} + i g
-        Pb[..., 2 * H:3 * H] *= i                        # c_t = f c_{t-1} + i g
+        Pi, Pf, Pg, Po = Pb[..., :H], Pb[..., H:2 * H], Pb[..., 2 * H:3 * H], Pb[..., 3 * H:]
+        # Block factors (dz = dh_or_dct * P, dct = dh * Q + dc), contiguous calls first.
+        np.multiply(Zb, Zb, out=Pb)
+        np.subtract(Zb, Pb, out=Pb)                      # i, f, o = sigmoid: s (1 - s)
+        np.multiply(g, g, out=Pg)
+        np.subtract(1, Pg, out=Pg)                       # g = tanh: 1 - g^2
+        Pi *= g                                          # c_t = f c_{t-1} + i g
+        Pf *= cs[t0:t1]                                  # c_t = f c_{t-1} + i g
+        Pg *= i                                          # c_t = f c_{t-1} + i g
         np.tanh(cs[t0 + 1:t1 + 1], out=tc)               # h_t = o tanh(c_t)
-        Po = Pb[..., 3 * H:]
-        np.multiply(o, o, out=Po)
-        np.subtract(o, Po, out=Po)                       # o = sigmoid: o (1 - o)
         Po *= tc                                         # h_t = o tanh(c_t)
         np.multiply(tc, tc, out=Qb)
         np.subtract(1, Qb, out=Qb)

@@ -67,14 +67,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return s
 
 
-def _blocks(W: np.ndarray, order: tuple[int, ...], H: int) -> np.ndarray:
-    """Copy of ``W (..., G*H)`` with its gate blocks in ``order``."""
-    return np.concatenate([W[..., k * H:(k + 1) * H] for k in order], axis=-1)
-
-
-def _scale_blocks(W: np.ndarray, blocks: slice, H: int, factor: float) -> np.ndarray:
-    """In place: scale the columns of the given gate blocks (``W`` is a private copy)."""
-    W[..., blocks.start * H:blocks.stop * H] *= factor
+def _halved(W: np.ndarray, blocks: tuple[int, ...], H: int) -> np.ndarray:
+    """Copy of ``W (..., G*H)`` with the columns of the given gate blocks halved (exact in binary)."""
+    W = W.copy()
+    for k in blocks:
+        W[..., k * H:(k + 1) * H] *= 0.5
     return W
 
 
@@ -457,12 +454,9 @@ class LSTM(_Cell):
         """
         self._check_seq(xs, state, mask)
         H, p = self.hidden_size, self.params
-        # Private copies in gate order (o, i, f, g) with the sigmoid columns
-        # halved, so tanh(z) gives tanh(z/2) there: sigmoid(z) = (1 + tanh(z/2)) / 2.
-        order = _fp.LSTM_ORDER
-        W_ih = _scale_blocks(_blocks(p["W_ih"], order, H), slice(0, 3), H, 0.5)
-        W_hh = _scale_blocks(_blocks(p["W_hh"], order, H), slice(0, 3), H, 0.5)
-        b = _scale_blocks(_blocks(p["b"], order, H), slice(0, 3), H, 0.5)
+        # Private copies with the sigmoid (i, f, o) columns halved, so tanh(z)
+        # gives tanh(z/2) there: sigmoid(z) = (1 + tanh(z/2)) / 2.
+        W_ih, W_hh, b = (_halved(p[k], _fp.LSTM_SIGMOID_BLOCKS, H) for k in ("W_ih", "W_hh", "b"))
         hs, cs, G = _fp.lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask, self._pool(new_call=True))
         T = xs.shape[0]
         cache = _fp.SeqCache(xs, hs, cs, G, None, mask)
@@ -604,9 +598,7 @@ class GRU(_Cell):
         self._check_seq(xs, state, mask)
         H, p = self.hidden_size, self.params
         # Private copies with the r, z columns halved: sigmoid(a) = (1 + tanh(a/2)) / 2.
-        W_ih = _scale_blocks(p["W_ih"].copy(), slice(0, 2), H, 0.5)
-        W_hh = _scale_blocks(p["W_hh"].copy(), slice(0, 2), H, 0.5)
-        b = _scale_blocks(p["b"].copy(), slice(0, 2), H, 0.5)
+        W_ih, W_hh, b = (_halved(p[k], (0, 1), H) for k in ("W_ih", "W_hh", "b"))
         hs, G, HN = _fp.gru_forward(xs, state[0], W_ih, W_hh, b, p["b_hn"], mask, self._pool(new_call=True))
         T = xs.shape[0]
         return self._outputs(hs, mask), (hs[T].copy(),), _fp.SeqCache(xs, hs, None, G, HN, mask)
