@@ -6,11 +6,14 @@ own worker process (``tasks/_bench_workers.py``): rnnbp (``unroll`` +
 naive per-step numpy BPTT kept as the floor. Before anything is timed, the
 gradients of all three (``W_ih``, ``W_hh``, ``b``, ``b_hn``, the inputs) are
 checked against each other. Then the workers are alternated A B C A B C
-within the run, so drift of a shared machine hits all alike, and the median
-wall time per training step (forward + full BPTT, loss = sum of outputs) is
-reported after one warm-up round, with the ratio rnnbp / torch, the achieved
-GFLOP/s of the six GEMM-shaped products of a step and their fraction of a
-GEMM peak measured in the same run (``n x n @ n x n``, numpy, same threads).
+within the run, so drift of a shared machine hits all alike, each idling
+``SWITCH_GAP`` seconds before its batch so that no worker's spinning BLAS
+threads are still holding a core, and the median wall time per training
+step (forward + full BPTT, loss = sum of outputs) is reported after one
+warm-up round, with the ratio rnnbp / torch, the achieved GFLOP/s of the six
+GEMM-shaped products of a step and their fraction of the GEMM peak measured
+in the same run: ``n x n @ n x n`` (n = 1024, numpy, same threads, best of
+5) beside every point, the peak being the best over the run.
 
 Memory: an LSTM in float32 (B=32, H=256, T=10,000) trained by full BPTT and
 by ``unroll(..., recompute=True)`` (segments of about sqrt(T) steps), each
@@ -28,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CELLS = ("Elman", "LSTM", "GRU")
 DTYPES = ("float32", "float64")
 GATES = {"Elman": 1, "LSTM": 4, "GRU": 3}
+#: Seconds every worker idles before its batch (see ``_time_point``).
+SWITCH_GAP = 0.2
 #: Gradient agreement: max |a - b| / max |b| per array.
 TOLERANCE = {"float64": 1e-9, "float32": 2e-3}
 
@@ -121,8 +127,15 @@ def _check_grads(workers: dict[str, Worker], tmp: Path, point: dict) -> dict[str
     return errors
 
 
-def _time_point(workers: dict[str, Worker], rounds: int, budget: float) -> dict[str, list[float]]:
-    """Warm up, then alternate the workers round by round; wall times per step."""
+def _time_point(workers: dict[str, Worker], rounds: int, budget: float,
+                gap: float = 0.0) -> dict[str, list[float]]:
+    """Warm up, then alternate the workers round by round, idle ``gap`` seconds before each batch.
+
+    The gap matters: after a call, OpenBLAS's worker threads spin for about
+    0.1 s (``THREAD_TIMEOUT``, 2**28 cycles) before they sleep, so without
+    it the numpy workers' idle threads take a core from whichever worker runs
+    next (measured: a whole point 1.3-1.6x slower, unevenly across workers).
+    """
     warm = {name: min(w.ask(cmd="time", reps=1)["times"]) for name, w in workers.items()}
     reps = {name: max(1, min(20, int(budget / max(t, 1e-6)))) for name, t in warm.items()}
     if max(warm.values()) > 0.5:                  # the largest points: 3 rounds keep the run short
@@ -130,13 +143,19 @@ def _time_point(workers: dict[str, Worker], rounds: int, budget: float) -> dict[
     times: dict[str, list[float]] = {name: [] for name in workers}
     for _ in range(rounds):
         for name, w in workers.items():
+            time.sleep(gap)
             times[name] += w.ask(cmd="time", reps=reps[name])["times"]
     return times
 
 
-def _gemm_peak(worker: Worker, quick: bool) -> dict[str, float]:
-    n = 512 if quick else 2048
-    return {dt: worker.ask(cmd="gemm", dtype=dt, n=n, reps=3 if quick else 7)["gflops"] for dt in DTYPES}
+def _gemm_peak(worker: Worker, quick: bool, gap: float = 0.0) -> dict[str, float]:
+    """GEMM GFLOP/s of ``n x n @ n x n`` per dtype in the rnnbp worker (best of a few repeats)."""
+    n = 256 if quick else 1024
+    out = {}
+    for dt in DTYPES:
+        time.sleep(gap)
+        out[dt] = worker.ask(cmd="gemm", dtype=dt, n=n, reps=3 if quick else 5)["gflops"]
+    return out
 
 
 def _memory(T: int, B: int, H: int, repeats: int, threads: int) -> dict[str, Any]:
@@ -231,36 +250,37 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
     print(torch_note, file=sys.stderr)
     if quick:
         grid = [(c, dt, 4, 12, 16) for c in CELLS for dt in DTYPES]
-        rounds, budget, mem_size, mem_repeats = 2, 0.01, (300, 8, 16), 1
+        rounds, budget, gap, mem_size, mem_repeats = 2, 0.01, 0.0, (300, 8, 16), 1
     else:
         grid = [(c, dt, B, T, H) for c, dt in itertools.product(CELLS, DTYPES)
                 for B, T, H in itertools.product((1, 32, 128), (50, 200), (32, 128, 512))]
-        rounds, budget, mem_size, mem_repeats = 5, 0.08, (10_000, 32, 256), 2
+        rounds, budget, gap, mem_size, mem_repeats = 5, 0.08, SWITCH_GAP, (10_000, 32, 256), 2
     impls = ["rnnbp", "torch", "naive"] if has_torch else ["rnnbp", "naive"]
     workers = {name: Worker(name, threads) for name in impls}
     rows = []
     try:
-        peaks = [_gemm_peak(workers["rnnbp"], quick)]
+        peaks = []
         with tempfile.TemporaryDirectory() as tmp:
             for cell, dt, B, T, H in grid:
                 point = {"cell": cell, "dtype": dt, "B": B, "T": T, "H": H}
                 for w in workers.values():
                     w.ask(cmd="setup", seed=seed, **point)
                 errors = _check_grads(workers, Path(tmp), point)
-                times = _time_point(workers, rounds, budget)
+                peaks.append(_gemm_peak(workers["rnnbp"], quick, gap))     # beside every point: drift shows
+                times = _time_point(workers, rounds, budget, gap)
                 ms = {name: 1e3 * float(np.median(t)) for name, t in times.items()}
                 row = {**point, "D": H, "flops": flops(cell, B, T, H),
                        **{f"{n}_ms": v for n, v in ms.items()},
                        **{f"{n}_samples": len(t) for n, t in times.items()},
                        **{f"grad_rel_err_{n}": e for n, e in errors.items()}}
                 row["gflops"] = row["flops"] / (ms["rnnbp"] * 1e-3) / 1e9
+                row["gemm_gflops_beside"] = peaks[-1][dt]
                 if has_torch:
                     row["ratio_rnnbp_over_torch"] = ms["rnnbp"] / ms["torch"]
                 row["ratio_naive_over_rnnbp"] = ms["naive"] / ms["rnnbp"]
                 rows.append(row)
                 print(f"{cell:5s} {dt} B={B:3d} T={T:3d} H={H:3d}: "
                       + "  ".join(f"{n} {v:8.2f} ms" for n, v in ms.items()), file=sys.stderr)
-        peaks.append(_gemm_peak(workers["rnnbp"], quick))
     finally:
         for w in workers.values():
             w.close()
@@ -284,6 +304,7 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
     print(table, file=sys.stderr)
     return {"config": {"grid": "quick" if quick else "B in (1, 32, 128), T in (50, 200), H = D in (32, 128, 512)",
                        "threads": threads, "rounds": rounds, "warmup_rounds": 1,
+                       "switch_gap_seconds": gap,
                        "timer": "wall clock (time.perf_counter), median over all samples",
                        "implementations": impls, "torch": torch_note,
                        "gradient_tolerance": TOLERANCE,
