@@ -230,8 +230,10 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     m = _Masks(mask)
     tmp4 = empty((B, 4 * H), dt)
     tmp, tc = empty((B, H), dt), empty((B, H), dt)
-    half = np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dt), H)    # g: times 1 plus 0, exact
-    shift = np.repeat(np.array([0.5, 0.5, 0.0, 0.5], dtype=dt), H)
+    # Per-column factors and shifts as whole (B, 4H) arrays: a same-shape operand
+    # takes numpy's contiguous loop, about 2x faster than broadcasting a (4H,) row.
+    half = np.tile(np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dt), H), (B, 1))
+    shift = np.tile(np.repeat(np.array([0.5, 0.5, 0.0, 0.5], dtype=dt), H), (B, 1))
     for t0, t1 in _blocks(T, time_block(B)):
         Z = G[t0:t1]
         np.matmul(_rows(xs[t0:t1]), W_ih, out=_rows(Z))
@@ -241,7 +243,7 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
             np.matmul(hs[t], W_hh, out=tmp4)
             z += tmp4                                    # z_t += h_{t-1} W_hh
             np.tanh(z, out=z)
-            z *= half                                    # (contiguous rows beat a strided 3H slice)
+            z *= half                                    # g: times 1 plus 0, exact
             z += shift                                   # i, f, o = sigmoid(.) = (1 + tanh(./2)) / 2; g = tanh(.)
             i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
             c = cs[t + 1]
