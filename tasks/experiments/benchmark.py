@@ -134,7 +134,7 @@ def _time_point(workers: dict[str, Worker], rounds: int, budget: float,
     The gap matters: after a call, OpenBLAS's worker threads spin for about
     0.1 s (``THREAD_TIMEOUT``, 2**28 cycles) before they sleep, so without
     it the numpy workers' idle threads take a core from whichever worker runs
-    next (measured: a whole point 1.3-1.6x slower, unevenly across workers).
+    next (measured: up to 1.5x slower for rnnbp and 1.9x for the naive worker).
     """
     warm = {name: min(w.ask(cmd="time", reps=1)["times"]) for name, w in workers.items()}
     reps = {name: max(1, min(20, int(budget / max(t, 1e-6)))) for name, t in warm.items()}
