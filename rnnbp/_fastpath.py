@@ -27,6 +27,9 @@ Layout, shared by the three cells:
   block's time loop. What is left per step is one broadcasting multiply
   per group of gates and the recurrent GEMM: 2 elementwise calls per step
   for Elman, 4 for the GRU, 6 for the LSTM.
+- **Per-step views are made once** per call or block (``list(array)``
+  yields one view per step at C speed) instead of slicing inside the time
+  loop: at B = 1 the slicing cost about as much as two ufunc calls.
 - **Masks** stay on the fast path: masked steps get zero factors (and a
   forget gate / update gate of exactly 1 on the gradient side), and the one
   ``copyto`` that carries a state runs only at steps where some sequence is
@@ -78,9 +81,6 @@ class _Masks:
         else:
             self.skip = ~mask[:, :, None]                        # (T, B, 1)
             self.steps = (~mask).any(axis=1).tolist()            # any sequence skipped at t
-
-    def at(self, t: int) -> np.ndarray | None:
-        return self.skip[t] if self.steps is not None and self.steps[t] else None
 
     def block(self, t0: int, t1: int) -> np.ndarray | None:
         return self.skip[t0:t1] if self.steps is not None and any(self.steps[t0:t1]) else None
@@ -138,21 +138,21 @@ def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask, ws=None):
     hs[0] = h0
     m = _Masks(mask)
     tmp = empty((B, H), W_hh.dtype)
+    hs_t = list(hs)                                      # per-step views made once (see lstm_forward)
     for t0, t1 in _blocks(T, time_block(B)):
         A = hs[t0 + 1:t1 + 1]
         np.matmul(_rows(xs[t0:t1]), W_ih, out=_rows(A))
         A += b                                           # a_t = x_t W_ih + b, whole block
         for t in range(t0, t1):
-            h = hs[t + 1]
-            np.matmul(hs[t], W_hh, out=tmp)
+            h = hs_t[t + 1]
+            np.matmul(hs_t[t], W_hh, out=tmp)
             h += tmp                                     # a_t += h_{t-1} W_hh
             if relu:
                 np.maximum(h, 0, out=h)                  # h_t = relu(a_t)
             else:
                 np.tanh(h, out=h)                        # h_t = tanh(a_t)
-            skip = m.at(t)
-            if skip is not None:
-                np.copyto(h, hs[t], where=skip)          # masked: h_t = h_{t-1}
+            if m.steps is not None and m.steps[t]:
+                np.copyto(h, hs_t[t], where=m.skip[t])   # masked: h_t = h_{t-1}
     return hs
 
 
@@ -172,6 +172,7 @@ def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
     dh = dh_T.copy()                                     # dL/dh_t arriving from step t + 1
     DH, DA, DACT, DY = (empty((min(c, T), B, H), dt) for _ in range(4))
     tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
+    DHt, DAt = list(DH), list(DA)                        # per-step views made once (see lstm_forward)
     for t0, t1 in reversed(_blocks(T, c)):
         n = t1 - t0
         skip_blk = m.block(t0, t1)
@@ -184,14 +185,14 @@ def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
             np.subtract(1, dact, out=dact)               # tanh'(a) = 1 - h^2
         if skip_blk is not None:
             np.copyto(dact, 0, where=skip_blk)           # masked: a_t unused
+        DYt, DACTt = list(dys_blk), list(dact)
         for j in range(n - 1, -1, -1):
-            dh_t = DH[j]
-            np.add(dh, dys_blk[j], out=dh_t)             # y_t = h_t
-            np.multiply(dh_t, dact[j], out=DA[j])        # h_t = act(a_t)
-            np.matmul(DA[j], W_hh_T, out=dh)             # a_t = x_t W_ih + h_{t-1} W_hh + b
-            skip = m.at(t0 + j)
-            if skip is not None:
-                np.copyto(dh, dh_t, where=skip)          # masked: h_t = h_{t-1}
+            dh_t, da = DHt[j], DAt[j]
+            np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
+            np.multiply(dh_t, DACTt[j], out=da)          # h_t = act(a_t)
+            np.matmul(da, W_hh_T, out=dh)                # a_t = x_t W_ih + h_{t-1} W_hh + b
+            if m.steps is not None and m.steps[t0 + j]:
+                np.copyto(dh, dh_t, where=m.skip[t0 + j])  # masked: h_t = h_{t-1}
         dA = _rows(DA[:n])
         _weight_grads(grads, _rows(xs[t0:t1]), _rows(hs[t0:t1]), dA, tmp_ih, tmp_hh)
         np.matmul(dA, W_ih.T, out=_rows(dxs[t0:t1]))     # a_t = x_t W_ih + ...
@@ -234,28 +235,33 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     # takes numpy's contiguous loop, about 2x faster than broadcasting a (4H,) row.
     half = np.tile(np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dt), H), (B, 1))
     shift = np.tile(np.repeat(np.array([0.5, 0.5, 0.0, 0.5], dtype=dt), H), (B, 1))
+    # Per-step views made once (``list`` of an array: one view per step at C
+    # speed): at B = 1 slicing inside the loop cost as much as two ufunc calls.
+    hs_t, cs_t = list(hs), list(cs)
     for t0, t1 in _blocks(T, time_block(B)):
         Z = G[t0:t1]
         np.matmul(_rows(xs[t0:t1]), W_ih, out=_rows(Z))
         Z += b                                           # z_t = x_t W_ih + b, whole block
-        for t in range(t0, t1):
-            z = G[t]
-            np.matmul(hs[t], W_hh, out=tmp4)
+        Zt = list(Z)
+        It, Ft, Gt, Ot = (list(Z[..., k * H:(k + 1) * H]) for k in range(4))
+        for j in range(t1 - t0):
+            t = t0 + j
+            z = Zt[j]
+            np.matmul(hs_t[t], W_hh, out=tmp4)
             z += tmp4                                    # z_t += h_{t-1} W_hh
             np.tanh(z, out=z)
             z *= half                                    # g: times 1 plus 0, exact
             z += shift                                   # i, f, o = sigmoid(.) = (1 + tanh(./2)) / 2; g = tanh(.)
-            i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
-            c = cs[t + 1]
-            np.multiply(f, cs[t], out=c)
-            np.multiply(i, g, out=tmp)
+            c = cs_t[t + 1]
+            np.multiply(Ft[j], cs_t[t], out=c)
+            np.multiply(It[j], Gt[j], out=tmp)
             c += tmp                                     # c_t = f c_{t-1} + i g
             np.tanh(c, out=tc)
-            np.multiply(o, tc, out=hs[t + 1])            # h_t = o tanh(c_t)
-            skip = m.at(t)
-            if skip is not None:
-                np.copyto(hs[t + 1], hs[t], where=skip)  # masked: h_t = h_{t-1}
-                np.copyto(c, cs[t], where=skip)          # masked: c_t = c_{t-1}
+            np.multiply(Ot[j], tc, out=hs_t[t + 1])      # h_t = o tanh(c_t)
+            if m.steps is not None and m.steps[t]:
+                skip = m.skip[t]
+                np.copyto(hs_t[t + 1], hs_t[t], where=skip)  # masked: h_t = h_{t-1}
+                np.copyto(c, cs_t[t], where=skip)        # masked: c_t = c_{t-1}
     return hs, cs, G
 
 
@@ -278,6 +284,10 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
     DH, Q, TC, DY, F = (empty((cb, B, H), dt) for _ in range(5))
     dct = empty((B, H), dt)
     tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
+    # Per-step views made once, as in the forward pass.
+    dct3 = dct[:, None, :]
+    DHt, dZt, dZot = list(DH), list(dZ), list(dZ[..., 3 * H:])
+    dZ3t = list(dZ[..., :3 * H].reshape(cb, B, 3, H))
     for t0, t1 in reversed(_blocks(T, c)):
         n = t1 - t0
         skip_blk = m.block(t0, t1)
@@ -306,19 +316,19 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
             fb = F[:n]
             np.copyto(fb, f)
             np.copyto(fb, 1, where=skip_blk)
+        P3t, Pot, Qt, Fbt, DYt = (list(Pb[..., :3 * H].reshape(n, B, 3, H)), list(Po), list(Qb), list(fb),
+                                  list(dys_blk))
         for j in range(n - 1, -1, -1):
-            dh_t, dz = DH[j], dZ[j]
-            np.add(dh, dys_blk[j], out=dh_t)             # y_t = h_t
-            np.multiply(dh_t, Po[j], out=dz[:, 3 * H:])  # h_t = o tanh(c_t); o = sigmoid(z_o)
-            np.multiply(dh_t, Qb[j], out=dct)            # h_t = o tanh(c_t)
+            dh_t = DHt[j]
+            np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
+            np.multiply(dh_t, Pot[j], out=dZot[j])       # h_t = o tanh(c_t); o = sigmoid(z_o)
+            np.multiply(dh_t, Qt[j], out=dct)            # h_t = o tanh(c_t)
             dct += dc                                    # c_{t+1} = f c_t + ...
-            np.multiply(dct[:, None, :], Pb[j][:, :3 * H].reshape(B, 3, H),
-                        out=dz[:, :3 * H].reshape(B, 3, H))  # c_t = f c_{t-1} + i g; gates i, f, g
-            np.multiply(dct, fb[j], out=dc)              # c_t = f c_{t-1} + ...
-            np.matmul(dz, W_hh_T, out=dh)                # z_t = x_t W_ih + h_{t-1} W_hh + b
-            skip = m.at(t0 + j)
-            if skip is not None:
-                np.copyto(dh, dh_t, where=skip)          # masked: h_t = h_{t-1}
+            np.multiply(dct3, P3t[j], out=dZ3t[j])       # c_t = f c_{t-1} + i g; gates i, f, g
+            np.multiply(dct, Fbt[j], out=dc)             # c_t = f c_{t-1} + ...
+            np.matmul(dZt[j], W_hh_T, out=dh)            # z_t = x_t W_ih + h_{t-1} W_hh + b
+            if m.steps is not None and m.steps[t0 + j]:
+                np.copyto(dh, dh_t, where=m.skip[t0 + j])  # masked: h_t = h_{t-1}
         dZb = _rows(dZ[:n])
         _weight_grads(grads, _rows(xs[t0:t1]), _rows(hs[t0:t1]), dZb, tmp_ih, tmp_hh)
         np.matmul(dZb, W_ih.T, out=_rows(dxs[t0:t1]))    # z_t = x_t W_ih + ...
@@ -349,30 +359,33 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
     m = _Masks(mask)
     tmp3 = empty((B, 3 * H), dt)
     tmp = empty((B, H), dt)
+    # Per-step views made once (see lstm_forward).
+    hs_t, HN_t = list(hs), list(HN)
+    tmp3_rz, tmp3_n = tmp3[:, :2 * H], tmp3[:, 2 * H:]
     for t0, t1 in _blocks(T, time_block(B)):
         A = G[t0:t1]
         np.matmul(_rows(xs[t0:t1]), W_ih, out=_rows(A))
         A += b                                           # a_t = x_t W_ih + b, whole block
-        for t in range(t0, t1):
-            a = G[t]
-            np.matmul(hs[t], W_hh, out=tmp3)
-            rz = a[:, :2 * H]
-            rz += tmp3[:, :2 * H]
+        RZt, Rt, Zt, Nt = list(A[..., :2 * H]), list(A[..., :H]), list(A[..., H:2 * H]), list(A[..., 2 * H:])
+        for j in range(t1 - t0):
+            t = t0 + j
+            np.matmul(hs_t[t], W_hh, out=tmp3)
+            rz = RZt[j]
+            rz += tmp3_rz
             np.tanh(rz, out=rz)
             rz *= 0.5
             rz += 0.5                                    # r, z = sigmoid(x W_i{r,z} + h W_h{r,z} + b)
-            r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-            np.add(tmp3[:, 2 * H:], b_hn, out=HN[t])     # hn = h W_hn + b_hn
-            np.multiply(r, HN[t], out=tmp)
+            np.add(tmp3_n, b_hn, out=HN_t[t])            # hn = h W_hn + b_hn
+            np.multiply(Rt[j], HN_t[t], out=tmp)
+            n = Nt[j]
             n += tmp
             np.tanh(n, out=n)                            # n = tanh(x W_in + b_n + r hn)
-            h = hs[t + 1]
-            np.subtract(hs[t], n, out=h)
-            h *= z
+            h = hs_t[t + 1]
+            np.subtract(hs_t[t], n, out=h)
+            h *= Zt[j]
             h += n                                       # h_t = (1 - z) n + z h_{t-1}
-            skip = m.at(t)
-            if skip is not None:
-                np.copyto(h, hs[t], where=skip)          # masked: h_t = h_{t-1}
+            if m.steps is not None and m.steps[t]:
+                np.copyto(h, hs_t[t], where=m.skip[t])   # masked: h_t = h_{t-1}
     return hs, G, HN
 
 
@@ -397,6 +410,9 @@ def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record, ws=None):
     tmp = empty((B, H), dt)
     tmp_ix, tmp_hh = empty((D, 3 * H), dt), empty(W_hh.shape, dt)
     gW_ih, gb = grads["W_ih"], grads["b"]
+    # Per-step views made once (see lstm_forward).
+    DHt, DH3t, dAht = list(DH), list(DH[:, :, None, :]), list(dA[..., H:])
+    dA4t = list(dA.reshape(cb, B, 4, H))
     for t0, t1 in reversed(_blocks(T, c)):
         k = t1 - t0
         skip_blk = m.block(t0, t1)
@@ -424,13 +440,13 @@ def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record, ws=None):
             zb = Zm[:k]
             np.copyto(zb, z)
             np.copyto(zb, 1, where=skip_blk)
+        P4t, Zbt, DYt = list(Pb.reshape(k, B, 4, H)), list(zb), list(dys_blk)
         for j in range(k - 1, -1, -1):
-            dh_t, da = DH[j], dA[j]
-            np.add(dh, dys_blk[j], out=dh_t)             # y_t = h_t
-            np.multiply(dh_t[:, None, :], Pb[j].reshape(B, 4, H),
-                        out=da.reshape(B, 4, H))         # all gate gradients: dh_t * factors
-            np.matmul(da[:, H:], W_hh_T, out=dh)         # a_{r,z} = ... + h W_h{r,z}; hn = h W_hn + b_hn
-            np.multiply(dh_t, zb[j], out=tmp)            # h_t = ... + z h_{t-1}
+            dh_t = DHt[j]
+            np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
+            np.multiply(DH3t[j], P4t[j], out=dA4t[j])    # all gate gradients: dh_t * factors
+            np.matmul(dAht[j], W_hh_T, out=dh)           # a_{r,z} = ... + h W_h{r,z}; hn = h W_hn + b_hn
+            np.multiply(dh_t, Zbt[j], out=tmp)           # h_t = ... + z h_{t-1}
             dh += tmp                                    # h_t = ... + z h_{t-1}
         dAb = _rows(dA[:k])
         dAx, dAh = dAb[:, :3 * H], dAb[:, H:]
