@@ -73,17 +73,22 @@ class SeqCache:
 
 
 class _Masks:
-    """Per-step and per-block views of a mask's complement (None: no mask)."""
+    """A mask's complement per step and per block.
 
-    def __init__(self, mask: np.ndarray | None) -> None:
+    ``steps[t]`` says whether any sequence is masked at step t (all False
+    without a mask), so the time loops test one list item; ``skip`` is
+    ``~mask`` as ``(T, B, 1)`` (None without a mask).
+    """
+
+    def __init__(self, mask: np.ndarray | None, T: int) -> None:
         if mask is None:
-            self.skip, self.steps = None, None
+            self.skip, self.steps = None, [False] * T
         else:
             self.skip = ~mask[:, :, None]                        # (T, B, 1)
             self.steps = (~mask).any(axis=1).tolist()            # any sequence skipped at t
 
     def block(self, t0: int, t1: int) -> np.ndarray | None:
-        return self.skip[t0:t1] if self.steps is not None and any(self.steps[t0:t1]) else None
+        return self.skip[t0:t1] if any(self.steps[t0:t1]) else None
 
 
 def _allocator(ws, cache=False):
@@ -136,7 +141,7 @@ def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask, ws=None):
     empty, cache_empty = _allocator(ws), _allocator(ws, cache=True)
     hs = cache_empty((T + 1, B, H), W_hh.dtype)
     hs[0] = h0
-    m = _Masks(mask)
+    m = _Masks(mask, T)
     tmp = empty((B, H), W_hh.dtype)
     hs_t = list(hs)                                      # per-step views made once (see lstm_forward)
     for t0, t1 in _blocks(T, time_block(B)):
@@ -151,7 +156,7 @@ def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask, ws=None):
                 np.maximum(h, 0, out=h)                  # h_t = relu(a_t)
             else:
                 np.tanh(h, out=h)                        # h_t = tanh(a_t)
-            if m.steps is not None and m.steps[t]:
+            if m.steps[t]:
                 np.copyto(h, hs_t[t], where=m.skip[t])   # masked: h_t = h_{t-1}
     return hs
 
@@ -165,7 +170,7 @@ def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
     H = W_hh.shape[0]
     dt = W_hh.dtype
     c = time_block(B)
-    m = _Masks(cache.mask)
+    m = _Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
     empty = _allocator(ws)
     dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
@@ -191,7 +196,7 @@ def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
             np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
             np.multiply(dh_t, DACTt[j], out=da)          # h_t = act(a_t)
             np.matmul(da, W_hh_T, out=dh)                # a_t = x_t W_ih + h_{t-1} W_hh + b
-            if m.steps is not None and m.steps[t0 + j]:
+            if m.steps[t0 + j]:
                 np.copyto(dh, dh_t, where=m.skip[t0 + j])  # masked: h_t = h_{t-1}
         dA = _rows(DA[:n])
         _weight_grads(grads, _rows(xs[t0:t1]), _rows(hs[t0:t1]), dA, tmp_ih, tmp_hh)
@@ -228,7 +233,7 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     cs = cache_empty((T + 1, B, H), dt)
     hs[0], cs[0] = h0, c0
     G = cache_empty((T, B, 4 * H), dt)
-    m = _Masks(mask)
+    m = _Masks(mask, T)
     tmp4 = empty((B, 4 * H), dt)
     tmp, tc = empty((B, H), dt), empty((B, H), dt)
     # Per-column factors and shifts as whole (B, 4H) arrays: a same-shape operand
@@ -258,7 +263,7 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
             c += tmp                                     # c_t = f c_{t-1} + i g
             np.tanh(c, out=tc)
             np.multiply(Ot[j], tc, out=hs_t[t + 1])      # h_t = o tanh(c_t)
-            if m.steps is not None and m.steps[t]:
+            if m.steps[t]:
                 skip = m.skip[t]
                 np.copyto(hs_t[t + 1], hs_t[t], where=skip)  # masked: h_t = h_{t-1}
                 np.copyto(c, cs_t[t], where=skip)        # masked: c_t = c_{t-1}
@@ -274,7 +279,7 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
     H = W_hh.shape[0]
     dt = W_hh.dtype
     c = time_block(B)
-    m = _Masks(cache.mask)
+    m = _Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
     empty = _allocator(ws)
     dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
@@ -327,7 +332,7 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
             np.multiply(dct3, P3t[j], out=dZ3t[j])       # c_t = f c_{t-1} + i g; gates i, f, g
             np.multiply(dct, Fbt[j], out=dc)             # c_t = f c_{t-1} + ...
             np.matmul(dZt[j], W_hh_T, out=dh)            # z_t = x_t W_ih + h_{t-1} W_hh + b
-            if m.steps is not None and m.steps[t0 + j]:
+            if m.steps[t0 + j]:
                 np.copyto(dh, dh_t, where=m.skip[t0 + j])  # masked: h_t = h_{t-1}
         dZb = _rows(dZ[:n])
         _weight_grads(grads, _rows(xs[t0:t1]), _rows(hs[t0:t1]), dZb, tmp_ih, tmp_hh)
@@ -356,7 +361,7 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
     hs[0] = h0
     G = cache_empty((T, B, 3 * H), dt)
     HN = cache_empty((T, B, H), dt)
-    m = _Masks(mask)
+    m = _Masks(mask, T)
     tmp3 = empty((B, 3 * H), dt)
     tmp = empty((B, H), dt)
     # Per-step views made once (see lstm_forward).
@@ -384,7 +389,7 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
             np.subtract(hs_t[t], n, out=h)
             h *= Zt[j]
             h += n                                       # h_t = (1 - z) n + z h_{t-1}
-            if m.steps is not None and m.steps[t]:
+            if m.steps[t]:
                 np.copyto(h, hs_t[t], where=m.skip[t])   # masked: h_t = h_{t-1}
     return hs, G, HN
 
@@ -398,7 +403,7 @@ def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record, ws=None):
     H = W_hh.shape[0]
     dt = W_hh.dtype
     c = time_block(B)
-    m = _Masks(cache.mask)
+    m = _Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
     W_ih_x = np.concatenate([W_ih[:, k * H:(k + 1) * H] for k in GRU_X_ORDER], axis=1)
     empty = _allocator(ws)
