@@ -25,6 +25,16 @@ def as_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def generator(rng: Any, seed: Any = None) -> np.random.Generator:
+    """The layer's random generator: ``rng`` when given, else ``numpy.random.default_rng(seed)``."""
+    if rng is None:
+        return np.random.default_rng(seed)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
 def positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an int, which must be >= 1."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):

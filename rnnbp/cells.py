@@ -35,7 +35,7 @@ import numpy as np
 from . import _fastpath as _fp
 from . import _workspace
 from . import init as _init
-from ._checks import array as _check_array, mask_array as _check_mask, positive_int
+from ._checks import array as _check_array, generator, mask_array as _check_mask, positive_int
 from .layer import Layer, State
 
 __all__ = ["Elman", "LSTM", "LSTMState", "GRU"]
@@ -95,10 +95,7 @@ class _Cell(Layer):
         self.output_size = self.hidden_size
         self.init_ih = _init.check_name(init_ih, "init_ih")
         self.init_hh = _init.check_name(init_hh, "init_hh")
-        if rng is None:
-            rng = np.random.default_rng(seed)
-        elif not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        rng = generator(rng, seed)
         D, H, G = self.input_size, self.hidden_size, self._gates
         if init_ih == "identity" and D != H:
             raise ValueError(f"init_ih: 'identity' needs input_size == hidden_size, "

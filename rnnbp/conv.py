@@ -24,7 +24,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import init as _init
-from ._checks import as_dtype, positive_int
+from ._checks import as_dtype, generator, positive_int
 from .layer import StaticLayer, State
 
 __all__ = ["Conv2D", "MaxPool2D", "Flatten"]
@@ -153,7 +153,7 @@ class Conv2D(StaticLayer):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
         self.padding = _pair(padding, "padding", minimum=0)
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        rng = generator(rng, seed)
         kh, kw = self.kernel_size
         shape = (self.out_channels, self.in_channels, kh, kw)
         self._add_param("W", _init.he_normal(self.in_channels * kh * kw, shape, rng, self.dtype))

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import init as _init
-from ._checks import as_dtype, positive_int
+from ._checks import as_dtype, generator, positive_int
 from .layer import Layer, StaticLayer, State
 from .monitor import ACTIVATION_GAMMA
 from .unroll import unroll
@@ -229,10 +229,7 @@ class FixedPoint(StaticLayer):
         self.recurrent_gain = _number(recurrent_gain, "recurrent_gain", 0.0, open_low=False)
         self.init_ih = _init.check_name(init_ih, "init_ih")
         self.init_hh = _init.check_name(init_hh, "init_hh")
-        if rng is None:
-            rng = np.random.default_rng(seed)
-        elif not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        rng = generator(rng, seed)
         D, H = self.input_size, self.hidden_size
         self._add_param("W_ih", _init.by_name(init_ih, (D, H), rng, self.dtype))
         self._add_param("W_hh", _init.by_name(init_hh, (H, H), rng, self.dtype) * self.recurrent_gain)

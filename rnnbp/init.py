@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._checks import as_dtype, positive_int
+from ._checks import as_dtype, generator, positive_int
 
 __all__ = [
     "glorot_uniform",
@@ -51,11 +51,10 @@ def _shape(shape: Any) -> Shape:
 
 
 def _generator(rng: Any) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), "
-            f"got {type(rng).__name__}")
-    return rng
+    """``rng``, which the initialisers require (no seed fallback: the caller owns the stream)."""
+    if rng is None:
+        raise TypeError("rng: expected a numpy.random.Generator (np.random.default_rng(seed)), got None")
+    return generator(rng)
 
 
 def _gate_blocks(shape: Shape, gates: int) -> int:

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import init as _init
-from ._checks import as_dtype, positive_int, probability
+from ._checks import as_dtype, generator, positive_int, probability
 from .layer import Layer, StaticLayer, State, layer_type_name
 
 __all__ = ["Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential"]
@@ -66,7 +66,7 @@ class Linear(StaticLayer):
         self.output_size = positive_int(output_size, "output_size")
         self.bias = bool(bias)
         self.init = _init.check_name(init, "init")
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        rng = generator(rng, seed)
         self._add_param("W", _init.by_name(init, (self.input_size, self.output_size), rng, self.dtype))
         if self.bias:
             self._add_param("b", np.zeros(self.output_size, dtype=self.dtype))
@@ -212,7 +212,7 @@ class Dropout(StaticLayer):
                  rng: np.random.Generator | None = None) -> None:
         super().__init__(None)
         self.p = probability(p, "p")
-        self.rng = rng if rng is not None else np.random.default_rng(seed)
+        self.rng = generator(rng, seed)
 
     def forward(self, x, state=()):
         """``x (..., D) -> y (..., D)``; the cache is the scaled keep-mask (or None)."""
