@@ -77,39 +77,37 @@ def rel_err(a, n):
     return float(np.abs(a - n).max() / max(np.abs(a).max(), np.abs(n).max(), 1e-8))
 
 
-def check_seq_grads(cell, xs, state, R, Rs, mask=None):
-    """Worst relative error per array (params, xs, initial state) through forward_seq/backward_seq."""
+def check_grads(cell, run, back, x, state, R, Rs, x_name):
+    """Worst relative error per array (params, ``x``, initial state) of ``back`` after ``run``.
+
+    ``run(x, state) -> (y, state_out, cache)`` and ``back(R, Rs, cache) ->
+    (dx, dstate)`` are a cell's step or sequence pair; the loss is
+    ``sum(y * R) + sum(state_out * Rs)``.
+    """
     state = tuple(s.copy() for s in state)
 
     def loss():
-        ys, sT, _ = cell.forward_seq(xs, state, mask)
-        return float(np.sum(ys * R) + sum(np.sum(s * r) for s, r in zip(sT, Rs)))
+        y, s_out, _ = run(x, state)
+        return float(np.sum(y * R) + sum(np.sum(s * r) for s, r in zip(s_out, Rs)))
 
     cell.zero_grad()
-    _, _, cache = cell.forward_seq(xs, state, mask)
-    dxs, dstate0 = cell.backward_seq(R, Rs, cache)
+    _, _, cache = run(x, state)
+    dx, dstate = back(R, Rs, cache)
     errors = {name: rel_err(cell.grads[name], numeric_grad(loss, p)) for name, p in cell.params.items()}
-    errors["xs"] = rel_err(dxs, numeric_grad(loss, xs))
-    for k, s in enumerate(state):
-        errors[f"state[{k}]"] = rel_err(dstate0[k], numeric_grad(loss, s))
-    return errors
-
-
-def check_step_grads(cell, x, state, R, Rs):
-    state = tuple(s.copy() for s in state)
-
-    def loss():
-        y, s1, _ = cell.forward(x, state)
-        return float(np.sum(y * R) + sum(np.sum(s * r) for s, r in zip(s1, Rs)))
-
-    cell.zero_grad()
-    _, _, cache = cell.forward(x, state)
-    dx, dstate = cell.backward(R, Rs, cache)
-    errors = {name: rel_err(cell.grads[name], numeric_grad(loss, p)) for name, p in cell.params.items()}
-    errors["x"] = rel_err(dx, numeric_grad(loss, x))
+    errors[x_name] = rel_err(dx, numeric_grad(loss, x))
     for k, s in enumerate(state):
         errors[f"state[{k}]"] = rel_err(dstate[k], numeric_grad(loss, s))
     return errors
+
+
+def check_seq_grads(cell, xs, state, R, Rs, mask=None):
+    """``check_grads`` through ``forward_seq``/``backward_seq``."""
+    return check_grads(cell, lambda x, s: cell.forward_seq(x, s, mask), cell.backward_seq, xs, state, R, Rs, "xs")
+
+
+def check_step_grads(cell, x, state, R, Rs):
+    """``check_grads`` through one ``forward``/``backward`` step."""
+    return check_grads(cell, cell.forward, cell.backward, x, state, R, Rs, "x")
 
 
 def assert_small(errors):

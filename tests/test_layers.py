@@ -6,12 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import rnnbp
 from rnnbp.layer import Layer
-
-
-def _random_biases(model, rng):
-    for name, p in model.params.items():
-        if name.split(".")[-1].startswith("b"):
-            p[...] = rng.normal(size=p.shape)
+from tests.helpers import random_biases
 
 
 STATIC = {
@@ -31,7 +26,7 @@ STATIC = {
 @pytest.fixture(params=sorted(STATIC))
 def static_layer(request):
     layer = STATIC[request.param]()
-    _random_biases(layer, np.random.default_rng(1))
+    random_biases(layer, np.random.default_rng(1))
     return layer
 
 

@@ -13,17 +13,11 @@ import numpy as np
 import pytest
 
 import rnnbp
+from tests.helpers import random_biases
 from rnnbp import _fastpath
 
 B, D = 256, 3
 assert _fastpath.time_block(B) == 4
-
-
-def _random_biases(model, rng):
-    for name, p in model.params.items():
-        if name.split(".")[-1].startswith("b"):
-            p[...] = rng.normal(size=p.shape)
-    return model
 
 
 MODELS = {
@@ -38,7 +32,7 @@ MODELS = {
 
 
 def _model(name, dtype=np.float64):
-    return _random_biases(MODELS[name](dtype), np.random.default_rng(11))
+    return random_biases(MODELS[name](dtype), np.random.default_rng(11))
 
 
 def _mask(T):

@@ -6,16 +6,13 @@ import pytest
 
 import rnnbp
 from rnnbp.losses import mse
+from tests.helpers import random_biases
 
 
 def _model(cell="lstm", seed=0):
     rng = np.random.default_rng(seed + 100)
     make = {"lstm": rnnbp.LSTM, "gru": rnnbp.GRU, "elman": rnnbp.Elman}[cell]
-    model = rnnbp.Sequential(make(2, 5, seed=seed), rnnbp.Linear(5, 1, seed=seed + 1))
-    for name, p in model.params.items():
-        if name.split(".")[-1].startswith("b"):
-            p[...] = rng.normal(size=p.shape)
-    return model
+    return random_biases(rnnbp.Sequential(make(2, 5, seed=seed), rnnbp.Linear(5, 1, seed=seed + 1)), rng)
 
 
 def _stream(T=24, B=3, seed=0):

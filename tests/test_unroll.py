@@ -5,13 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import rnnbp
-
-
-def _random_biases(model, rng):
-    for name, p in model.params.items():
-        if name.split(".")[-1].startswith("b"):
-            p[...] = rng.normal(size=p.shape)
-    return model
+from tests.helpers import random_biases
 
 
 MODELS = {
@@ -30,7 +24,7 @@ MODELS = {
 
 @pytest.fixture(params=sorted(MODELS))
 def model(request):
-    return _random_biases(MODELS[request.param](), np.random.default_rng(11))
+    return random_biases(MODELS[request.param](), np.random.default_rng(11))
 
 
 def _mask(T, B):
@@ -100,7 +94,7 @@ def test_equals_independent_step_walk(model):
 def test_recorded_norms_are_the_total_hidden_gradient():
     """||dL/dh_t|| recorded by the walk equals dy_t + dL/dh_t via step t+1, computed by hand."""
     rng = np.random.default_rng(2)
-    cell = _random_biases(rnnbp.Elman(3, 4, seed=0), rng)
+    cell = random_biases(rnnbp.Elman(3, 4, seed=0), rng)
     xs = rng.normal(size=(5, 2, 3))
     graph = rnnbp.unroll(cell, xs)
     dys = rng.normal(size=graph.outputs.shape)
