@@ -45,7 +45,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import _checks
-from .layer import Layer
+from .layer import Layer, state_like
 from .unroll import TimeGraph, unroll
 
 __all__ = ["state_jacobians", "jacobian_norms", "vanishing_bound", "ACTIVATION_GAMMA",
@@ -115,6 +115,7 @@ def _walk(graph: TimeGraph, layer_name: str, sequences: Any) -> Iterator[tuple[i
     rows = np.repeat(eye, n, axis=0)                     # (K * n, K)
     dstate = tuple(np.ascontiguousarray(rows[:, offsets[j]:offsets[j + 1]]) for j in range(len(sizes)))
     saved = {k: g.copy() for k, g in leaf.grads.items()}
+    template = leaf.initial_state(1)                     # its type: LSTMState for an LSTM
     try:
         def collect(ds: tuple) -> np.ndarray:
             M = np.concatenate(ds, axis=1).reshape(K, n, K)  # [k, b, :] = row k of M_t[b]
@@ -125,8 +126,8 @@ def _walk(graph: TimeGraph, layer_name: str, sequences: Any) -> Iterator[tuple[i
         for t in range(T - 1, 0, -1):
             # Step t maps s_{t-1} (states[.][t]) and x_t to s_t (states[.][t + 1]).
             s_prev = tuple(tile(s[t][idx]) for s in states)
-            _, _, cache = leaf.forward(tile(xs[t][idx]), _as_state(leaf, s_prev))
-            _, dprev = leaf.backward(dy, _as_state(leaf, dstate), cache)
+            _, _, cache = leaf.forward(tile(xs[t][idx]), state_like(template, s_prev))
+            _, dprev = leaf.backward(dy, state_like(template, dstate), cache)
             if mask is not None and not mask[t].all():
                 carried = np.tile(~mask[t], K)[:, None]      # masked: s_t = s_{t-1}
                 dprev = tuple(np.where(carried, d, p) for d, p in zip(dstate, dprev))
@@ -135,12 +136,6 @@ def _walk(graph: TimeGraph, layer_name: str, sequences: Any) -> Iterator[tuple[i
     finally:
         for k, g in leaf.grads.items():
             g[...] = saved[k]
-
-
-def _as_state(leaf: Layer, parts: tuple) -> Any:
-    """A state tuple of the layer's own type (``LSTMState`` for an LSTM)."""
-    template = leaf.initial_state(1)
-    return type(template)(*parts) if hasattr(template, "_fields") else tuple(parts)
 
 
 def state_jacobians(graph: TimeGraph, layer_name: str, *, sequences: Any = None) -> np.ndarray:

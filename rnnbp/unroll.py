@@ -391,8 +391,7 @@ def _forward_checkpointed(leaf: Layer, xs: np.ndarray, state: State, mask: np.nd
     """Run a recurrent leaf segment by segment, keeping its state at every segment start."""
     T = xs.shape[0]
     ys, saved = None, []
-    arrays = tuple(a.copy() for a in state)                      # the caller may reuse its arrays
-    state = type(state)(*arrays) if hasattr(state, "_fields") else arrays
+    state = map_state(np.copy, state)                            # the caller may reuse its arrays
     for s0 in range(0, T, k):
         s1 = min(s0 + k, T)
         saved.append(state)
