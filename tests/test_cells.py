@@ -15,6 +15,7 @@ import pytest
 
 from rnnbp.cells import GRU, LSTM, Elman, LSTMState
 from rnnbp.layer import Layer
+from tests.helpers import random_biases
 
 T, B, D, H = 5, 3, 4, 5
 TOL = 1e-6
@@ -34,13 +35,7 @@ def kind(request):
 
 def make(kind, dtype=np.float64, seed=0):
     """A cell with random non-zero biases (so bias bugs cannot hide behind zeros)."""
-    cell = CELLS[kind](dtype=dtype, seed=seed)
-    rng = np.random.default_rng(seed + 100)
-    for name in ("b", "b_hn"):
-        if name in cell.params:
-            p = cell.params[name]
-            p[...] = rng.standard_normal(p.shape)
-    return cell
+    return random_biases(CELLS[kind](dtype=dtype, seed=seed), np.random.default_rng(seed + 100))
 
 
 def data(cell, rng, T=T, B=B):
