@@ -10,8 +10,8 @@ from . import fixedpoint, init, losses, monitor, optim, rtrl
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, Flatten, MaxPool2D
 from .clip import clip_grad_norm, clip_grad_value
-from .errors import NonFiniteError
-from .fixedpoint import ConvergenceError, FixedPoint
+from .errors import ConvergenceError, LoadError, NonFiniteError
+from .fixedpoint import FixedPoint
 from .gradcheck import GradcheckResult, gradcheck
 from .io import load, save
 from .layer import Layer, StaticLayer
@@ -29,5 +29,5 @@ __all__ = [
     "unroll", "TimeGraph", "Node", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
     "fit", "evaluate", "predict", "History", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
-    "save", "load", "NonFiniteError", "init", "losses", "monitor", "optim", "fixedpoint", "rtrl",
+    "save", "load", "NonFiniteError", "LoadError", "init", "losses", "monitor", "optim", "fixedpoint", "rtrl",
 ]

@@ -7,7 +7,8 @@ numpy broadcast error from deep inside a kernel.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -26,8 +27,14 @@ def as_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
 
 
 def generator(rng: Any, seed: Any = None) -> np.random.Generator:
-    """The layer's random generator: ``rng`` when given, else ``numpy.random.default_rng(seed)``."""
+    """The layer's random generator: ``rng`` when given, else ``numpy.random.default_rng(seed)``.
+
+    ``seed`` must be None or a non-negative int (numpy's own message for a
+    string seed names no argument).
+    """
     if rng is None:
+        if seed is not None and not isinstance(seed, np.random.SeedSequence):
+            seed = count(seed, "seed")
         return np.random.default_rng(seed)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), "
@@ -35,10 +42,84 @@ def generator(rng: Any, seed: Any = None) -> np.random.Generator:
     return rng
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def number(value: Any, name: str, *, low: float = -math.inf, high: float = math.inf,
+           low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` as a finite float in the interval from ``low`` to ``high``.
+
+    A bool, a string or any other non-real value is a ``TypeError``; NaN, an
+    infinity or a value outside the interval is a ``ValueError``. The message
+    names the argument, the interval and what arrived.
+
+    Examples
+    --------
+    >>> number(0.5, "lr", low=0, low_open=True)
+    0.5
+    >>> number("1", "clip", low=0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    TypeError: clip: expected a number in (0, inf), got '1' (str)
+    """
+    interval = (("(" if low_open or low == -math.inf else "[") + f"{low:g}, {high:g}"
+                + (")" if high_open or high == math.inf else "]"))
+    if not _is_real(value):
+        raise TypeError(f"{name}: expected a number in {interval}, got {value!r} ({type(value).__name__})")
+    x = float(value)
+    ok = (math.isfinite(x) and (x > low if low_open else x >= low)
+          and (x < high if high_open else x <= high))
+    if not ok:
+        raise ValueError(f"{name}: expected a finite number in {interval}, got {value!r}")
+    return x
+
+
+def positive_number(value: Any, name: str) -> float:
+    """Return ``value`` as a finite float > 0 (see :func:`number`)."""
+    return number(value, name, low=0.0, low_open=True)
+
+
+def count(value: Any, name: str) -> int:
+    """Return ``value`` as an int >= 0 (a bool or a float is a ``TypeError``)."""
+    if not _is_int(value):
+        raise TypeError(f"{name}: expected an integer >= 0, got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"{name}: expected an integer >= 0, got {value}")
+    return int(value)
+
+
+def flag(value: Any, name: str) -> bool:
+    """Return ``value``, which must be a bool (``True``/``False``, or numpy's bool)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def choice(value: Any, name: str, options: Sequence[str]) -> str:
+    """Return ``value``, which must be one of the strings ``options``."""
+    if not isinstance(value, str) or value not in options:
+        expected = ", ".join(repr(o) for o in options)
+        raise ValueError(f"{name}: expected one of {expected}, got {value!r}")
+    return value
+
+
+def function(value: Any, name: str, example: str = "") -> Callable[..., Any]:
+    """Return ``value``, which must be callable; ``example`` says what to pass instead."""
+    if not callable(value):
+        hint = f" such as {example}" if example else ""
+        raise TypeError(f"{name}: expected a function{hint}, got {value!r} ({type(value).__name__})")
+    return value
+
+
 def positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an int, which must be >= 1."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected a positive integer, got {value!r}")
+    if not _is_int(value):
+        raise TypeError(f"{name}: expected a positive integer, got {value!r} ({type(value).__name__})")
     if value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value}")
     return int(value)
@@ -46,15 +127,7 @@ def positive_int(value: Any, name: str) -> int:
 
 def probability(value: Any, name: str, *, allow_one: bool = False) -> float:
     """Return ``value`` as a float in ``[0, 1)`` (or ``[0, 1]``)."""
-    try:
-        p = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name}: expected a number in [0, 1), got {value!r}") from exc
-    upper_ok = p <= 1.0 if allow_one else p < 1.0
-    if not (0.0 <= p and upper_ok):
-        bound = "[0, 1]" if allow_one else "[0, 1)"
-        raise ValueError(f"{name}: expected a number in {bound}, got {value!r}")
-    return p
+    return number(value, name, low=0.0, high=1.0, high_open=not allow_one)
 
 
 def array(value: Any, name: str, *, ndim: int | None = None,

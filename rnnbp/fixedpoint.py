@@ -41,6 +41,7 @@ import numpy as np
 
 from . import init as _init
 from ._checks import as_dtype, generator, positive_int
+from .errors import ConvergenceError
 from .layer import Layer, StaticLayer, State
 from .monitor import ACTIVATION_GAMMA
 from .unroll import unroll
@@ -53,37 +54,6 @@ METHODS = ("rbp", "neumann", "gmres", "bicgstab", "cg", "bptt", "tbptt")
 #: contraction condition); the same table as ``rnnbp.monitor.ACTIVATION_GAMMA``.
 ACTIVATIONS = MappingProxyType(ACTIVATION_GAMMA)
 _KRYLOV = ("gmres", "bicgstab", "cg")
-
-
-class ConvergenceError(RuntimeError):
-    """A settling or adjoint iteration did not converge within its cap.
-
-    Attributes
-    ----------
-    phase : {"forward", "backward"}
-    method : str
-        ``"settle"`` for the forward pass, else the backward method.
-    residual : float
-        The last residual (``nan``/``inf`` when the iteration diverged).
-    iterations : int
-    tol : float
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> layer = FixedPoint(2, 3, recurrent_gain=3.0, max_iter=5, seed=0)
-    >>> try:
-    ...     layer.forward(np.ones((1, 2)))
-    ... except ConvergenceError as err:
-    ...     print(err.phase, err.iterations, err.residual > err.tol)
-    forward 5 True
-    """
-
-    def __init__(self, message: str, *, phase: str, method: str, residual: float,
-                 iterations: int, tol: float) -> None:
-        super().__init__(message)
-        self.phase, self.method, self.residual = phase, method, float(residual)
-        self.iterations, self.tol = int(iterations), float(tol)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
+from .errors import LoadError
 from .layer import LAYER_TYPES, Layer, layer_type_name
 from .layers import Sequential
 
@@ -70,22 +71,6 @@ _READ_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError,
                 ValueError, TypeError, RuntimeError, OverflowError, MemoryError)
 
 PathLike = str | os.PathLike
-
-
-class LoadError(ValueError):
-    """A file could not be loaded as an rnnbp model.
-
-    The message names the file and what was wrong with it (expected vs got).
-
-    Attributes
-    ----------
-    path : pathlib.Path
-        The file that was refused.
-    """
-
-    def __init__(self, path: Path, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
 
 
 # -- paths --------------------------------------------------------------------
