@@ -75,7 +75,8 @@ def number(value: Any, name: str, *, low: float = -math.inf, high: float = math.
     ok = (math.isfinite(x) and (x > low if low_open else x >= low)
           and (x < high if high_open else x <= high))
     if not ok:
-        raise ValueError(f"{name}: expected a finite number in {interval}, got {value!r}")
+        raise ValueError(f"{name}: expected a finite number in {interval}, got {value!r}" if not math.isfinite(x)
+                         else f"{name}: expected a number in {interval}, got {value!r}")
     return x
 
 
