@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from rnnbp.cells import GRU, LSTM, Elman, LSTMState
+from rnnbp.cells import GRU, LSTM, Elman, LSTMState, time_block
 from rnnbp.layer import Layer
 from tests.helpers import random_biases
 
@@ -193,7 +193,6 @@ def test_fast_path_equals_step_loop(kind, masked):
 def test_fast_path_equals_step_loop_over_many_time_blocks(kind, masked):
     # B = 256 makes the fast path's time block 4 steps: T = 11 is two full
     # blocks and a partial one, with masks ending inside and across blocks.
-    from rnnbp._fastpath import time_block
     Bm, Tm = 256, 11
     assert time_block(Bm) == 4
     cell = make(kind)
@@ -248,8 +247,7 @@ def test_two_backward_calls_double_grads(kind, masked):
 
 
 def vars_of(cache):
-    return {k: getattr(cache, k) for k in cache.__slots__
-            if isinstance(getattr(cache, k), np.ndarray)}
+    return {k: v for k, v in cache._asdict().items() if isinstance(v, np.ndarray)}
 
 
 def test_step_backward_accumulates(kind):
@@ -385,6 +383,22 @@ def test_bad_inputs_raise_clear_errors(kind):
     _, _, step_cache = cell.forward(xs[0], state)
     with pytest.raises(ValueError, match=r"dy: expected shape \(3, 5\)"):
         cell.backward(R[0, :2], Rs, step_cache)
+
+
+def test_backward_seq_rejects_a_foreign_cache(kind):
+    # backward_seq reads only its own forward_seq's cache: the step loop's
+    # cache, a one-step cache or another cell's cache is a TypeError naming both.
+    cell = make(kind)
+    xs, state, R, Rs = data(cell, np.random.default_rng(17))
+    expected = type(cell.forward_seq(xs, state)[2]).__name__
+    assert expected == type(cell).__name__ + "Cache"
+    other = make("gru" if kind == "lstm" else "lstm")
+    foreign = {"step loop": Layer.forward_seq(cell, xs, state)[2],
+               "one step": cell.forward(xs[0], state)[2],
+               "another cell": other.forward_seq(xs, other.initial_state(B))[2]}
+    for label, cache in foreign.items():
+        with pytest.raises(TypeError, match=rf"cache: expected the {expected} .*got {type(cache).__name__}"):
+            cell.backward_seq(R, Rs, cache)
 
 
 @pytest.mark.parametrize("cls", [Elman, LSTM, GRU])

@@ -14,10 +14,10 @@ import pytest
 
 import rnnbp
 from tests.helpers import random_biases
-from rnnbp import _fastpath
+from rnnbp.cells import time_block
 
 B, D = 256, 3
-assert _fastpath.time_block(B) == 4
+assert time_block(B) == 4
 
 
 MODELS = {

@@ -187,7 +187,7 @@ def test_loop_that_holds_the_previous_graph_alternates_two_sets():
     assert ptrs[2::2] == [ptrs[0]] * 2 and ptrs[3::2] == [ptrs[1]] * 2
     per_set = sum(b.nbytes for b in _pool(model)._bufs if b.shape[0] in (T, T + 1))
     cache = graph._caches[0]
-    one_set = cache.hs.nbytes + cache.gates.nbytes + cache.aux.nbytes
+    one_set = cache.hs.nbytes + cache.gates.nbytes + cache.hn.nbytes
     assert per_set == 2 * one_set                        # exactly the two sets that were live at once
 
 

@@ -1,0 +1,249 @@
+"""The Elman (vanilla) RNN cell.
+
+::
+
+    a_t = x_t W_ih + h_{t-1} W_hh + b          (B, H)
+    h_t = act(a_t)                             (also the output y_t)
+
+with ``act`` tanh or relu. The file reads top to bottom: the class with its
+one-step ``forward``/``backward`` (every backward line names the forward
+equation it differentiates), its sequence methods, then the fast sequence
+kernels they call (layout: ``rnnbp.cells._base``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..layer import State
+from ._base import (Masks, _Cell, allocator, blocks, masked_dys, record_norms, rows, time_block,
+                    weight_grads)
+
+__all__ = ["Elman", "ElmanCache"]
+
+
+class ElmanCache(NamedTuple):
+    """What ``Elman.forward_seq`` keeps for ``backward_seq`` (never written afterwards).
+
+    Attributes
+    ----------
+    xs : ndarray, shape (T, B, D)
+        The inputs.
+    hs : ndarray, shape (T + 1, B, H)
+        The states; ``hs[0]`` is the initial state, ``hs[t]`` the state after step t.
+    mask : ndarray of bool, shape (T, B), or None
+    """
+
+    xs: np.ndarray
+    hs: np.ndarray
+    mask: np.ndarray | None
+
+
+class Elman(_Cell):
+    """Elman (vanilla) RNN cell: ``h' = act(x W_ih + h W_hh + b)``.
+
+    Matches ``torch.nn.RNN`` (one layer): ``W_ih = weight_ih_l0.T``,
+    ``W_hh = weight_hh_l0.T``, ``b = bias_ih_l0 + bias_hh_l0``.
+
+    Parameters
+    ----------
+    input_size : int
+        D, features per step.
+    hidden_size : int
+        H, size of the hidden state (and of the output).
+    activation : {"tanh", "relu"}
+        The nonlinearity ``act``.
+    dtype : float64 or float32, default float64
+    seed : int, optional
+        Seed for the initialisers (ignored when ``rng`` is given).
+    rng : numpy.random.Generator, optional
+    init_ih : str, default "glorot_uniform"
+        Initialiser name for ``W_ih`` (see ``rnnbp.init``).
+    init_hh : str, default "orthogonal"
+        Initialiser name for ``W_hh``. The IRNN (Le et al., 2015) is
+        ``Elman(D, H, activation="relu", init_hh="identity")``.
+
+    Attributes
+    ----------
+    params : dict
+        ``W_ih`` (D, H), ``W_hh`` (H, H), ``b`` (H,); ``b`` starts at zero.
+    state_sizes : (H,)
+        The state is ``(h,)`` with ``h`` of shape (B, H); the output is ``h``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cell = Elman(3, 4, seed=0)
+    >>> xs = np.ones((5, 2, 3))                     # (T, B, D)
+    >>> ys, (h,), cache = cell.forward_seq(xs, cell.initial_state(2))
+    >>> ys.shape, h.shape
+    ((5, 2, 4), (2, 4))
+    >>> dxs, (dh0,) = cell.backward_seq(np.ones_like(ys), (np.zeros_like(h),), cache)
+    >>> dxs.shape, cell.grads["W_hh"].shape
+    ((5, 2, 3), (4, 4))
+    """
+
+    cache_type = ElmanCache
+
+    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh", *,
+                 dtype: Any = np.float64, seed: int | None = None,
+                 rng: np.random.Generator | None = None,
+                 init_ih: str = "glorot_uniform", init_hh: str = "orthogonal") -> None:
+        if activation not in ("tanh", "relu"):
+            raise ValueError(f"activation: expected 'tanh' or 'relu', got {activation!r}")
+        self.activation = activation
+        super().__init__(input_size, hidden_size, dtype=dtype, seed=seed, rng=rng,
+                         init_ih=init_ih, init_hh=init_hh)
+        self.state_sizes = (self.hidden_size,)
+
+    def _act_(self, a: np.ndarray) -> np.ndarray:
+        """Apply the activation in place."""
+        if self.activation == "tanh":
+            return np.tanh(a, out=a)
+        return np.maximum(a, 0, out=a)
+
+    def _act_grad(self, h_next: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``act'(a)`` from the activation's output ``h' = act(a)`` (into ``out`` if given)."""
+        if out is None:
+            out = np.empty_like(h_next)
+        if self.activation == "tanh":
+            np.multiply(h_next, h_next, out=out)
+            return np.subtract(1, out, out=out)          # tanh' = 1 - tanh^2
+        return np.greater(h_next, 0, out=out)            # relu' = [a > 0] = [h' > 0]
+
+    # -- one step -------------------------------------------------------------
+    def forward(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State, Any]:
+        """One step: ``x (B, D), (h (B, H),) -> (y (B, H), (h' (B, H),), cache)``; ``y = h'``."""
+        self._check_step(x, state)
+        (h,) = state
+        p = self.params
+        a = x @ p["W_ih"]
+        a += h @ p["W_hh"]
+        a += p["b"]
+        h_next = self._act_(a)
+        return h_next.copy(), (h_next,), (x, h, h_next)
+
+    def backward(self, dy: np.ndarray, dstate_next: State, cache: Any) -> tuple[np.ndarray, State]:
+        """One step back: ``dy (B, H), (dh' (B, H),) -> (dx (B, D), (dh (B, H),))``."""
+        self._check_step_grad(dy, dstate_next, cache)
+        x, h, h_next = cache
+        p, g = self.params, self.grads
+        dh_next = dstate_next[0] + dy                    # y = h'
+        da = dh_next * self._act_grad(h_next)            # h' = act(a)
+        g["W_ih"] += x.T @ da                            # a = x W_ih + h W_hh + b
+        g["W_hh"] += h.T @ da                            # a = x W_ih + h W_hh + b
+        g["b"] += da.sum(axis=0)                         # a = x W_ih + h W_hh + b
+        dx = da @ p["W_ih"].T                            # a = x W_ih + h W_hh + b
+        dh = da @ p["W_hh"].T                            # a = x W_ih + h W_hh + b
+        return dx, (dh,)
+
+    # -- T steps --------------------------------------------------------------
+    def forward_seq(self, xs: np.ndarray, state: State,
+                    mask: np.ndarray | None = None) -> tuple[np.ndarray, State, Any]:
+        """Run T steps: ``xs (T, B, D), (h0,) -> (ys (T, B, H), (h_T,), cache)``.
+
+        ``mask (T, B)`` bool, optional: where False the state is carried and
+        the output is zero.
+        """
+        self._check_seq(xs, state, mask)
+        p = self.params
+        hs = elman_forward(xs, state[0], p["W_ih"], p["W_hh"], p["b"], self.activation == "relu", mask,
+                               self._pool(new_call=True))
+        T = xs.shape[0]
+        return self._outputs(hs, mask), (hs[T].copy(),), ElmanCache(xs, hs, mask)
+
+    def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
+                     record: np.ndarray | None = None) -> tuple[np.ndarray, State]:
+        """Walk T steps back: ``dys (T, B, H), (dh_T,) -> (dxs (T, B, D), (dh0,))``.
+
+        ``record (T, B)``, optional, is filled with ``||dL/dh_t||`` per sequence.
+        """
+        self._check_seq_grad(dys, dstate_T, cache, record)
+        p = self.params
+        dxs, dh = elman_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"],
+                                     self.activation == "relu", self.grads, record, self._pool())
+        return dxs, (dh,)
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments: ``Elman(**config)`` rebuilds it."""
+        config = super().get_config()
+        config["activation"] = self.activation
+        return config
+
+
+
+# -- the fast sequence kernels ------------------------------------------------
+
+def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask, ws=None):
+    """``hs (T+1, B, H)`` of ``h_t = act(x_t W_ih + h_{t-1} W_hh + b)``."""
+    T, B, _ = xs.shape
+    H = W_hh.shape[0]
+    empty, cache_empty = allocator(ws), allocator(ws, cache=True)
+    hs = cache_empty((T + 1, B, H), W_hh.dtype)
+    hs[0] = h0
+    m = Masks(mask, T)
+    tmp = empty((B, H), W_hh.dtype)
+    hs_t = list(hs)                                      # per-step views made once (see lstm_forward)
+    for t0, t1 in blocks(T, time_block(B)):
+        A = hs[t0 + 1:t1 + 1]
+        np.matmul(rows(xs[t0:t1]), W_ih, out=rows(A))
+        A += b                                           # a_t = x_t W_ih + b, whole block
+        for t in range(t0, t1):
+            h = hs_t[t + 1]
+            np.matmul(hs_t[t], W_hh, out=tmp)
+            h += tmp                                     # a_t += h_{t-1} W_hh
+            if relu:
+                np.maximum(h, 0, out=h)                  # h_t = relu(a_t)
+            else:
+                np.tanh(h, out=h)                        # h_t = tanh(a_t)
+            if m.steps[t]:
+                np.copyto(h, hs_t[t], where=m.skip[t])   # masked: h_t = h_{t-1}
+    return hs
+
+
+def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
+    """Full BPTT through an Elman fast-path cache; adds into ``grads``; returns ``dxs, dh_0``."""
+    xs, hs = cache.xs, cache.hs
+    if ws is not None:
+        ws.adopt(hs)                                     # walked back: the next step wants it again
+    T, B, D = xs.shape
+    H = W_hh.shape[0]
+    dt = W_hh.dtype
+    c = time_block(B)
+    m = Masks(cache.mask, T)
+    W_hh_T = np.ascontiguousarray(W_hh.T)
+    empty = allocator(ws)
+    dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
+    dh = dh_T.copy()                                     # dL/dh_t arriving from step t + 1
+    DH, DA, DACT, DY = (empty((min(c, T), B, H), dt) for _ in range(4))
+    tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
+    DHt, DAt = list(DH), list(DA)                        # per-step views made once (see lstm_forward)
+    for t0, t1 in reversed(blocks(T, c)):
+        n = t1 - t0
+        skip_blk = m.block(t0, t1)
+        dys_blk = masked_dys(dys, t0, t1, skip_blk, DY)  # masked steps ignore dy
+        dact, h_blk = DACT[:n], hs[t0 + 1:t1 + 1]
+        if relu:
+            np.greater(h_blk, 0, out=dact)               # relu'(a) = [h > 0]
+        else:
+            np.multiply(h_blk, h_blk, out=dact)
+            np.subtract(1, dact, out=dact)               # tanh'(a) = 1 - h^2
+        if skip_blk is not None:
+            np.copyto(dact, 0, where=skip_blk)           # masked: a_t unused
+        DYt, DACTt = list(dys_blk), list(dact)
+        for j in range(n - 1, -1, -1):
+            dh_t, da = DHt[j], DAt[j]
+            np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
+            np.multiply(dh_t, DACTt[j], out=da)          # h_t = act(a_t)
+            np.matmul(da, W_hh_T, out=dh)                # a_t = x_t W_ih + h_{t-1} W_hh + b
+            if m.steps[t0 + j]:
+                np.copyto(dh, dh_t, where=m.skip[t0 + j])  # masked: h_t = h_{t-1}
+        dA = rows(DA[:n])
+        weight_grads(grads, rows(xs[t0:t1]), rows(hs[t0:t1]), dA, tmp_ih, tmp_hh)
+        np.matmul(dA, W_ih.T, out=rows(dxs[t0:t1]))     # a_t = x_t W_ih + ...
+        record_norms(record, t0, t1, DH[:n])
+    return dxs, dh
+
+

@@ -1,0 +1,374 @@
+"""The long short-term memory cell, PyTorch's formulation and gate order (i, f, g, o).
+
+::
+
+    z_t = x_t W_ih + h_{t-1} W_hh + b          (B, 4H), blocks i, f, g, o
+    i, f, o = sigmoid(z_i, z_f, z_o);  g = tanh(z_g)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)                        (also the output y_t)
+
+The file reads top to bottom: the class with its one-step
+``forward``/``backward`` (every backward line names the forward equation it
+differentiates), its sequence methods, then the fast sequence kernels they
+call (layout: ``rnnbp.cells._base``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .. import init as _init
+from ..layer import State
+from ._base import (Masks, _Cell, allocator, blocks, halved, masked_dys, read_only, record_norms, rows,
+                    time_block, weight_grads)
+
+__all__ = ["LSTM", "LSTMState", "LSTMCache"]
+
+
+class LSTMState(NamedTuple):
+    """State of an ``LSTM``: hidden state and cell memory.
+
+    Attributes
+    ----------
+    h : ndarray, shape (B, H)
+        Hidden state (also the cell's output).
+    c : ndarray, shape (B, H)
+        Cell memory.
+    """
+
+    h: np.ndarray
+    c: np.ndarray
+
+
+
+class LSTMCache(NamedTuple):
+    """What ``LSTM.forward_seq`` keeps for ``backward_seq`` (never written afterwards).
+
+    Attributes
+    ----------
+    xs : ndarray, shape (T, B, D)
+        The inputs.
+    hs, cs : ndarray, shape (T + 1, B, H)
+        Hidden states and cell memories; index 0 is the initial state.
+    gates : ndarray, shape (T, B, 4H)
+        The gate activations ``i, f, g, o`` of every step, in that order.
+    mask : ndarray of bool, shape (T, B), or None
+    """
+
+    xs: np.ndarray
+    hs: np.ndarray
+    cs: np.ndarray
+    gates: np.ndarray
+    mask: np.ndarray | None
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid as ``(1 + tanh(z/2)) / 2``: no overflow, dtype kept."""
+    s = np.multiply(z, 0.5)
+    np.tanh(s, out=s)
+    s *= 0.5
+    s += 0.5
+    return s
+
+
+class LSTM(_Cell):
+    """Long short-term memory cell, PyTorch's formulation and gate order (i, f, g, o).
+
+    ::
+
+        z  = x W_ih + h W_hh + b           (B, 4H), blocks i, f, g, o
+        i, f, o = sigmoid(z_i, z_f, z_o);  g = tanh(z_g)
+        c' = f * c + i * g
+        h' = o * tanh(c')                  (also the output)
+
+    Matches ``torch.nn.LSTM`` (one layer): ``W_ih = weight_ih_l0.T``,
+    ``W_hh = weight_hh_l0.T``, ``b = bias_ih_l0 + bias_hh_l0``.
+
+    Parameters
+    ----------
+    input_size : int
+        D.
+    hidden_size : int
+        H.
+    dtype : float64 or float32, default float64
+    seed : int, optional
+        Seed for the initialisers (ignored when ``rng`` is given).
+    rng : numpy.random.Generator, optional
+    init_ih : str, default "glorot_uniform"
+        Initialiser for ``W_ih``, applied per gate block.
+    init_hh : str, default "orthogonal"
+        Initialiser for ``W_hh``, applied per gate block.
+    forget_bias : float, default 1.0
+        Initial value of the forget-gate block of ``b`` (the rest starts at
+        zero). Only an initial value: nothing is added in the forward pass.
+
+    Attributes
+    ----------
+    params : dict
+        ``W_ih`` (D, 4H), ``W_hh`` (H, 4H), ``b`` (4H,).
+    state_sizes : (H, H)
+        The state is ``LSTMState(h, c)``, each (B, H); the output is ``h``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cell = LSTM(3, 4, seed=0)
+    >>> xs = np.ones((5, 2, 3))                     # (T, B, D)
+    >>> ys, state, cache = cell.forward_seq(xs, cell.initial_state(2))
+    >>> ys.shape, state.c.shape
+    ((5, 2, 4), (2, 4))
+    >>> zeros = LSTMState(np.zeros((2, 4)), np.zeros((2, 4)))
+    >>> dxs, dstate0 = cell.backward_seq(np.ones_like(ys), zeros, cache)
+    >>> dxs.shape, dstate0.c.shape
+    ((5, 2, 3), (2, 4))
+    """
+
+    _gates = 4
+    cache_type = LSTMCache
+
+    def __init__(self, input_size: int, hidden_size: int, *, dtype: Any = np.float64,
+                 seed: int | None = None, rng: np.random.Generator | None = None,
+                 init_ih: str = "glorot_uniform", init_hh: str = "orthogonal",
+                 forget_bias: float = 1.0) -> None:
+        try:
+            self.forget_bias = float(forget_bias)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"forget_bias: expected a number, got {forget_bias!r}") from exc
+        if not np.isfinite(self.forget_bias):
+            raise ValueError(f"forget_bias: expected a finite number, got {forget_bias!r}")
+        super().__init__(input_size, hidden_size, dtype=dtype, seed=seed, rng=rng,
+                         init_ih=init_ih, init_hh=init_hh)
+        self.params["b"][...] = _init.forget_gate_bias(self.hidden_size, self.forget_bias, self.dtype)
+        self.state_sizes = (self.hidden_size, self.hidden_size)
+
+    def initial_state(self, batch_size: int) -> LSTMState:
+        """Zero state ``LSTMState(h, c)``, each of shape (batch_size, H)."""
+        h, c = super().initial_state(batch_size)
+        return LSTMState(h, c)
+
+    # -- one step -------------------------------------------------------------
+    def forward(self, x: np.ndarray, state: State) -> tuple[np.ndarray, LSTMState, Any]:
+        """One step: ``x (B, D), (h, c) (B, H) each -> (y (B, H), LSTMState(h', c'), cache)``."""
+        self._check_step(x, state)
+        h, c = state
+        H, p = self.hidden_size, self.params
+        z = x @ p["W_ih"]
+        z += h @ p["W_hh"]
+        z += p["b"]
+        i = _sigmoid(z[:, :H])
+        f = _sigmoid(z[:, H:2 * H])
+        g = np.tanh(z[:, 2 * H:3 * H])
+        o = _sigmoid(z[:, 3 * H:])
+        c_next = f * c + i * g
+        tc = np.tanh(c_next)
+        h_next = o * tc
+        return h_next.copy(), LSTMState(h_next, c_next), (x, h, c, i, f, g, o, tc)
+
+    def backward(self, dy: np.ndarray, dstate_next: State, cache: Any) -> tuple[np.ndarray, LSTMState]:
+        """One step back: ``dy (B, H), (dh', dc') -> (dx (B, D), LSTMState(dh, dc))``."""
+        self._check_step_grad(dy, dstate_next, cache)
+        x, h, c, i, f, g, o, tc = cache
+        p, grads = self.params, self.grads
+        dh_next = dstate_next[0] + dy                    # y = h'
+        do = dh_next * tc                                # h' = o * tanh(c')
+        dc_next = dstate_next[1] + dh_next * o * (1 - tc * tc)  # h' = o * tanh(c')
+        di = dc_next * g                                 # c' = f * c + i * g
+        df = dc_next * c                                 # c' = f * c + i * g
+        dg = dc_next * i                                 # c' = f * c + i * g
+        dc = dc_next * f                                 # c' = f * c + i * g
+        dz = np.concatenate([di * i * (1 - i),           # i = sigmoid(z_i)
+                             df * f * (1 - f),           # f = sigmoid(z_f)
+                             dg * (1 - g * g),           # g = tanh(z_g)
+                             do * o * (1 - o)], axis=1)  # o = sigmoid(z_o)
+        grads["W_ih"] += x.T @ dz                        # z = x W_ih + h W_hh + b
+        grads["W_hh"] += h.T @ dz                        # z = x W_ih + h W_hh + b
+        grads["b"] += dz.sum(axis=0)                     # z = x W_ih + h W_hh + b
+        dx = dz @ p["W_ih"].T                            # z = x W_ih + h W_hh + b
+        dh = dz @ p["W_hh"].T                            # z = x W_ih + h W_hh + b
+        return dx, LSTMState(dh, dc)
+
+    # -- T steps --------------------------------------------------------------
+    def forward_seq(self, xs: np.ndarray, state: State,
+                    mask: np.ndarray | None = None) -> tuple[np.ndarray, LSTMState, Any]:
+        """Run T steps: ``xs (T, B, D), (h0, c0) -> (ys (T, B, H), LSTMState(h_T, c_T), cache)``.
+
+        ``mask (T, B)`` bool, optional: where False the state is carried and
+        the output is zero.
+        """
+        self._check_seq(xs, state, mask)
+        H, p = self.hidden_size, self.params
+        # Private copies with the sigmoid (i, f, o) columns halved, so tanh(z)
+        # gives tanh(z/2) there: sigmoid(z) = (1 + tanh(z/2)) / 2.
+        W_ih, W_hh, b = (halved(p[k], LSTM_SIGMOID_BLOCKS, H) for k in ("W_ih", "W_hh", "b"))
+        hs, cs, G = lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask, self._pool(new_call=True))
+        T = xs.shape[0]
+        cache = LSTMCache(xs, hs, cs, G, mask)
+        return self._outputs(hs, mask), LSTMState(hs[T].copy(), cs[T].copy()), cache
+
+    def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
+                     record: np.ndarray | None = None) -> tuple[np.ndarray, LSTMState]:
+        """Walk T steps back: ``dys (T, B, H), (dh_T, dc_T) -> (dxs (T, B, D), LSTMState(dh0, dc0))``.
+
+        ``record (T, B)``, optional, is filled with ``||dL/dh_t||`` per sequence.
+        """
+        self._check_seq_grad(dys, dstate_T, cache, record)
+        p = self.params
+        dxs, dh, dc = lstm_backward(dys, dstate_T[0], dstate_T[1], cache, p["W_ih"], p["W_hh"],
+                                        self.grads, record, self._pool())
+        return dxs, LSTMState(dh, dc)
+
+    def seq_states(self, cache: Any) -> LSTMState:
+        """States at every step: ``LSTMState(hs, cs)``, read-only ``(T + 1, B, H)`` each.
+
+        Takes this cell's ``forward_seq`` cache or the base-class step loop's.
+        """
+        if not isinstance(cache, LSTMCache):
+            return LSTMState(*super().seq_states(cache))
+        return LSTMState(read_only(cache.hs), read_only(cache.cs))
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments: ``LSTM(**config)`` rebuilds it."""
+        config = super().get_config()
+        config["forget_bias"] = self.forget_bias
+        return config
+
+
+
+# -- the fast sequence kernels ------------------------------------------------
+# Cache and gradient gate order are PyTorch's (i, f, g, o), the public order:
+# the weight-gradient GEMMs land as they are, and the backward walk's
+# activation derivatives s (1 - s) are taken over the whole contiguous 4H
+# width in two calls (numpy is 2-6x slower per element on a strided H-wide
+# slice of a (., 4H) array than on a contiguous array), then the g block is
+# redone as 1 - g^2.
+# (A gate-major layout -- four (B, H) @ (H, H) GEMMs per step into (4, B, H),
+# every elementwise call contiguous -- was faster single-threaded at H = 128
+# but 1.15-1.4x slower with two BLAS threads: four thread hand-offs per step.)
+#: Halve these gate blocks (i, f, o) of the private weight copies: sigmoid(z) = (1 + tanh(z/2)) / 2.
+LSTM_SIGMOID_BLOCKS = (0, 1, 3)
+
+
+def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
+    """``hs, cs (T+1, B, H)`` and gate activations ``G (T, B, 4H)`` in order i, f, g, o.
+
+    ``W_ih``, ``W_hh``, ``b`` are private copies with the sigmoid (i, f, o)
+    columns halved (``LSTM_SIGMOID_BLOCKS``).
+    """
+    T, B, _ = xs.shape
+    H = W_hh.shape[0]
+    dt = W_hh.dtype
+    empty, cache_empty = allocator(ws), allocator(ws, cache=True)
+    hs = cache_empty((T + 1, B, H), dt)
+    cs = cache_empty((T + 1, B, H), dt)
+    hs[0], cs[0] = h0, c0
+    G = cache_empty((T, B, 4 * H), dt)
+    m = Masks(mask, T)
+    tmp4 = empty((B, 4 * H), dt)
+    tmp, tc = empty((B, H), dt), empty((B, H), dt)
+    # Per-column factors and shifts as whole (B, 4H) arrays: a same-shape operand
+    # takes numpy's contiguous loop, about 2x faster than broadcasting a (4H,) row.
+    half = np.tile(np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dt), H), (B, 1))
+    shift = np.tile(np.repeat(np.array([0.5, 0.5, 0.0, 0.5], dtype=dt), H), (B, 1))
+    # Per-step views made once (``list`` of an array: one view per step at C
+    # speed): at B = 1 slicing inside the loop cost as much as two ufunc calls.
+    hs_t, cs_t = list(hs), list(cs)
+    for t0, t1 in blocks(T, time_block(B)):
+        Z = G[t0:t1]
+        np.matmul(rows(xs[t0:t1]), W_ih, out=rows(Z))
+        Z += b                                           # z_t = x_t W_ih + b, whole block
+        Zt = list(Z)
+        It, Ft, Gt, Ot = (list(Z[..., k * H:(k + 1) * H]) for k in range(4))
+        for j in range(t1 - t0):
+            t = t0 + j
+            z = Zt[j]
+            np.matmul(hs_t[t], W_hh, out=tmp4)
+            z += tmp4                                    # z_t += h_{t-1} W_hh
+            np.tanh(z, out=z)
+            z *= half                                    # g: times 1 plus 0, exact
+            z += shift                                   # i, f, o = sigmoid(.) = (1 + tanh(./2)) / 2; g = tanh(.)
+            c = cs_t[t + 1]
+            np.multiply(Ft[j], cs_t[t], out=c)
+            np.multiply(It[j], Gt[j], out=tmp)
+            c += tmp                                     # c_t = f c_{t-1} + i g
+            np.tanh(c, out=tc)
+            np.multiply(Ot[j], tc, out=hs_t[t + 1])      # h_t = o tanh(c_t)
+            if m.steps[t]:
+                skip = m.skip[t]
+                np.copyto(hs_t[t + 1], hs_t[t], where=skip)  # masked: h_t = h_{t-1}
+                np.copyto(c, cs_t[t], where=skip)        # masked: c_t = c_{t-1}
+    return hs, cs, G
+
+
+def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
+    """Full BPTT through an LSTM fast-path cache (public-order weights); returns ``dxs, dh_0, dc_0``."""
+    xs, hs, cs, G = cache.xs, cache.hs, cache.cs, cache.gates
+    if ws is not None:
+        ws.adopt(hs, cs, G)                              # walked back: the next step wants them again
+    T, B, D = xs.shape
+    H = W_hh.shape[0]
+    dt = W_hh.dtype
+    c = time_block(B)
+    m = Masks(cache.mask, T)
+    W_hh_T = np.ascontiguousarray(W_hh.T)
+    empty = allocator(ws)
+    dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
+    dh, dc = dh_T.copy(), dc_T.copy()                    # dL/dh_t, dL/dc_t from step t + 1
+    cb = min(c, T)
+    P, dZ = empty((cb, B, 4 * H), dt), empty((cb, B, 4 * H), dt)
+    DH, Q, TC, DY, F = (empty((cb, B, H), dt) for _ in range(5))
+    dct = empty((B, H), dt)
+    tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
+    # Per-step views made once, as in the forward pass.
+    dct3 = dct[:, None, :]
+    DHt, dZt, dZot = list(DH), list(dZ), list(dZ[..., 3 * H:])
+    dZ3t = list(dZ[..., :3 * H].reshape(cb, B, 3, H))
+    for t0, t1 in reversed(blocks(T, c)):
+        n = t1 - t0
+        skip_blk = m.block(t0, t1)
+        dys_blk = masked_dys(dys, t0, t1, skip_blk, DY)  # masked steps ignore dy
+        Zb = G[t0:t1]
+        i, f, g, o = Zb[..., :H], Zb[..., H:2 * H], Zb[..., 2 * H:3 * H], Zb[..., 3 * H:]
+        Pb, Qb, tc = P[:n], Q[:n], TC[:n]
+        Pi, Pf, Pg, Po = Pb[..., :H], Pb[..., H:2 * H], Pb[..., 2 * H:3 * H], Pb[..., 3 * H:]
+        # Block factors (dz = dh_or_dct * P, dct = dh * Q + dc), contiguous calls first.
+        np.multiply(Zb, Zb, out=Pb)
+        np.subtract(Zb, Pb, out=Pb)                      # i, f, o = sigmoid: s (1 - s)
+        np.multiply(g, g, out=Pg)
+        np.subtract(1, Pg, out=Pg)                       # g = tanh: 1 - g^2
+        Pi *= g                                          # c_t = f c_{t-1} + i g
+        Pf *= cs[t0:t1]                                  # c_t = f c_{t-1} + i g
+        Pg *= i                                          # c_t = f c_{t-1} + i g
+        np.tanh(cs[t0 + 1:t1 + 1], out=tc)               # h_t = o tanh(c_t)
+        Po *= tc                                         # h_t = o tanh(c_t)
+        np.multiply(tc, tc, out=Qb)
+        np.subtract(1, Qb, out=Qb)
+        Qb *= o                                          # h_t = o tanh(c_t): dc_t += dh_t o (1 - tanh^2)
+        fb = f
+        if skip_blk is not None:                         # masked: no gate gradient, dc passes through
+            np.copyto(Pb, 0, where=skip_blk)
+            np.copyto(Qb, 0, where=skip_blk)
+            fb = F[:n]
+            np.copyto(fb, f)
+            np.copyto(fb, 1, where=skip_blk)
+        P3t, Pot, Qt, Fbt, DYt = (list(Pb[..., :3 * H].reshape(n, B, 3, H)), list(Po), list(Qb), list(fb),
+                                  list(dys_blk))
+        for j in range(n - 1, -1, -1):
+            dh_t = DHt[j]
+            np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
+            np.multiply(dh_t, Pot[j], out=dZot[j])       # h_t = o tanh(c_t); o = sigmoid(z_o)
+            np.multiply(dh_t, Qt[j], out=dct)            # h_t = o tanh(c_t)
+            dct += dc                                    # c_{t+1} = f c_t + ...
+            np.multiply(dct3, P3t[j], out=dZ3t[j])       # c_t = f c_{t-1} + i g; gates i, f, g
+            np.multiply(dct, Fbt[j], out=dc)             # c_t = f c_{t-1} + ...
+            np.matmul(dZt[j], W_hh_T, out=dh)            # z_t = x_t W_ih + h_{t-1} W_hh + b
+            if m.steps[t0 + j]:
+                np.copyto(dh, dh_t, where=m.skip[t0 + j])  # masked: h_t = h_{t-1}
+        dZb = rows(dZ[:n])
+        weight_grads(grads, rows(xs[t0:t1]), rows(hs[t0:t1]), dZb, tmp_ih, tmp_hh)
+        np.matmul(dZb, W_ih.T, out=rows(dxs[t0:t1]))    # z_t = x_t W_ih + ...
+        record_norms(record, t0, t1, DH[:n])
+    return dxs, dh, dc
+
+
