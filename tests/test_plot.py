@@ -32,120 +32,87 @@ def test_plot_module_does_not_use_pyplot():
         assert banned not in source, banned
 
 
-# -- image_grid -------------------------------------------------------------------
-@pytest.mark.parametrize("n, ncols", [(1, 8), (5, 3), (12, 4), (7, 10)])
-def test_image_grid_has_one_axes_and_image_per_sample(n, ncols, tmp_path):
-    images = np.random.default_rng(0).random((n, 12, 12))
-    fig = plot.image_grid(images, labels=list(range(n)), titles=[f"t{i}" for i in range(n)], ncols=ncols)
-    assert isinstance(fig, Figure)
-    assert len(fig.axes) == n
-    assert all(len(ax.images) == 1 for ax in fig.axes)
-    # row-major layout with min(ncols, n) columns
-    spec = fig.axes[0].get_subplotspec().get_gridspec()
-    assert spec.ncols == min(ncols, n) and spec.nrows == -(-n // min(ncols, n))
-    assert fig.axes[-1].get_title() == f"t{n - 1}"
-    assert fig.axes[-1].get_xlabel() == str(n - 1)
-    np.testing.assert_array_equal(fig.axes[2 % n].images[0].get_array(), images[2 % n])
+# -- training_curves ------------------------------------------------------------------
+def _is_integer(values) -> bool:
+    return all(float(v).is_integer() for v in values)
+
+
+@pytest.mark.parametrize("epochs", [2, 3, 7, 13])
+def test_training_curves_tick_whole_epochs(epochs, tmp_path):
+    """Epochs are counted: the axis never shows 1.5 (matplotlib's default for a few epochs)."""
+    loss = list(np.geomspace(1.0, 0.01, epochs))
+    fig = plot.training_curves({"a": History(loss=loss, val_loss=loss[:-1])}, baseline=0.5, title="t")
+    ax = fig.axes[0]
+    fig.canvas.draw()   # the locator runs when the figure is laid out
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and _is_integer(ticks), ticks
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), np.arange(1, epochs + 1))
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), loss)
+    assert [line.get_label() for line in ax.lines] == ["a (train)", "a (validation)", "baseline 0.5"]
     assert _saved_png(fig, tmp_path) > 1000
 
 
-def test_image_grid_greyscale_shares_one_intensity_scale():
-    images = np.stack([np.full((4, 4), 0.2), np.full((4, 4), 0.9)])
-    fig = plot.image_grid(images)
-    assert {ax.images[0].get_clim() for ax in fig.axes} == {(0.0, 0.9)}
+# -- state_grad_norms ---------------------------------------------------------------------
+def _heatmaps(fig):
+    return [ax for ax in fig.axes if ax.images]
 
 
-def test_image_grid_takes_rgb_and_integer_images(tmp_path):
-    rgb = np.random.default_rng(1).random((3, 6, 6, 3))
-    assert len(plot.image_grid(rgb).axes) == 3
-    ints = np.random.default_rng(2).integers(0, 255, size=(2, 5, 5), dtype=np.uint8)
-    assert _saved_png(plot.image_grid(ints, title="bytes"), tmp_path) > 500
+def _runs():
+    t = np.arange(30.0)
+    return {"vanishing": 0.7 ** (29 - t)[None].repeat(4, 0),          # 1e-5 .. 1
+            "exploding": 1e3 * 1.2 ** (29 - t)[None].repeat(6, 0)}     # 1e3 .. 2e5
 
 
-@pytest.mark.parametrize("images, kwargs, error, words", [
-    (np.zeros((4, 16)), {}, ValueError, "reshape flat images"),
-    (np.zeros((2, 3, 4, 5, 6)), {}, ValueError, "(N, H, W)"),
-    (np.zeros((0, 4, 4)), {}, ValueError, "at least one"),
-    ([[[0.0]]], {}, TypeError, "numpy array"),
-    (np.full((3, 4, 4), "x"), {}, TypeError, "numeric"),
-    (np.zeros((3, 4, 4)), {"labels": [1, 2]}, ValueError, "labels: expected 3"),
-    (np.zeros((3, 4, 4)), {"titles": "abc"}, TypeError, "titles"),
-    (np.zeros((3, 4, 4)), {"ncols": 0}, ValueError, "ncols"),
-])
-def test_image_grid_rejects_bad_input(images, kwargs, error, words):
-    with pytest.raises(error) as info:
-        plot.image_grid(images, **kwargs)
-    assert words in str(info.value)
-
-
-# -- confusion_matrix ----------------------------------------------------------------
-def test_confusion_matrix_normalised_rows_and_counts(tmp_path):
-    y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
-    y_pred = np.array([0, 0, 1, 1, 1, 2, 0, 2, 2])
-    fig = plot.confusion_matrix(y_true, y_pred, class_names=["a", "b", "c"])
-    assert len(fig.axes) == 2                      # matrix and colour bar
-    shown = np.asarray(fig.axes[0].images[0].get_array())
-    np.testing.assert_allclose(shown, [[2 / 3, 1 / 3, 0], [0, 1, 0], [1 / 4, 0, 3 / 4]])
-    np.testing.assert_allclose(shown.sum(axis=1), 1.0)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["a", "b", "c"]
-    assert "0.778" in fig.axes[0].get_title()     # 7 of 9 right
-    counts = np.asarray(plot.confusion_matrix(y_true, y_pred, normalize=False).axes[0].images[0].get_array())
-    np.testing.assert_array_equal(counts, [[2, 1, 0], [0, 2, 0], [1, 0, 3]])
+def test_state_grad_norms_shares_one_colour_scale_by_default(tmp_path):
+    runs = _runs()
+    fig = plot.state_grad_norms(runs)
+    maps = _heatmaps(fig)
+    assert len(maps) == 2
+    limits = {(ax.images[0].norm.vmin, ax.images[0].norm.vmax) for ax in maps}
+    assert len(limits) == 1                                    # equal across panels
+    lo, hi = limits.pop()
+    everything = np.concatenate([a.ravel() for a in runs.values()])
+    assert lo == pytest.approx(everything.min()) and hi == pytest.approx(everything.max())
+    assert len(fig.axes) == 2 * len(runs) + 1                  # one colour bar for the row
+    curves = [ax for ax in fig.axes if ax.lines]
+    assert len(curves) == 2 and curves[0].get_ylim() == curves[1].get_ylim()
     assert _saved_png(fig, tmp_path) > 1000
 
 
-def test_confusion_matrix_class_names_cover_absent_classes():
-    """Named classes that never occur still get a (zero) row and column; a str names one per character."""
-    fig = plot.confusion_matrix([0, 1], [1, 1], class_names="0123")
-    shown = np.asarray(fig.axes[0].images[0].get_array())
-    assert shown.shape == (4, 4)
-    np.testing.assert_array_equal(shown[2:], 0.0)
+def test_state_grad_norms_separate_scales_when_asked():
+    runs = _runs()
+    fig = plot.state_grad_norms(runs, shared_scale=False)
+    maps = _heatmaps(fig)
+    for ax, a in zip(maps, runs.values()):
+        assert ax.images[0].norm.vmin == pytest.approx(a.min())
+        assert ax.images[0].norm.vmax == pytest.approx(a.max())
+    assert maps[0].images[0].norm.vmax < maps[1].images[0].norm.vmin
+    assert len(fig.axes) == 2 * len(runs) + len(runs)          # a colour bar per panel
+    curves = [ax for ax in fig.axes if ax.lines]
+    assert curves[0].get_ylim() != curves[1].get_ylim()
 
 
-def test_confusion_matrix_many_classes_skips_annotations():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 36, 500)
-    fig = plot.confusion_matrix(y, y)
-    assert len(fig.axes[0].texts) == 0
-    assert len(plot.confusion_matrix(y % 10, y % 10).axes[0].texts) == 10
+def test_state_grad_norms_one_run_and_epoch_rows():
+    a = np.exp(-np.arange(12.0))[None].repeat(5, 0) * np.arange(1, 6)[:, None]
+    fig = plot.state_grad_norms({"only": a}, epochs=[0, 4], title="t")
+    (heat,) = _heatmaps(fig)
+    assert (heat.images[0].norm.vmin, heat.images[0].norm.vmax) == pytest.approx((a.min(), a.max()))
+    fig.canvas.draw()
+    assert _is_integer(heat.get_yticks())                     # epochs down the heatmap
+    curve_ax = next(ax for ax in fig.axes if ax.lines)
+    assert [line.get_label() for line in curve_ax.lines] == ["epoch 1", "epoch 5"]
+    np.testing.assert_allclose(curve_ax.lines[1].get_ydata(), a[4])
+    one_d = plot.state_grad_norms({"1-d": a[0]}, shared_scale=False)
+    assert _heatmaps(one_d)[0].images[0].get_array().shape == (1, 12)
 
 
-@pytest.mark.parametrize("y_true, y_pred, kwargs, error, words", [
-    ([0, 1, 2], [0, 1], {}, ValueError, "expected 3 predictions"),
-    ([[0, 1]], [[0, 1]], {}, ValueError, "1-d"),
-    ([0.5, 1.0], [0, 1], {}, TypeError, "integer class indices"),
-    ([0, -1], [0, 1], {}, ValueError, ">= 0"),
-    ([], [], {}, ValueError, "at least one sample"),
-    ([0, 3], [0, 1], {"class_names": ["a", "b"]}, ValueError, "at least 4 names"),
-])
-def test_confusion_matrix_rejects_bad_input(y_true, y_pred, kwargs, error, words):
-    with pytest.raises(error) as info:
-        plot.confusion_matrix(np.asarray(y_true), np.asarray(y_pred), **kwargs)
-    assert words in str(info.value)
-
-
-def test_confusion_matrix_takes_integral_floats():
-    fig = plot.confusion_matrix(np.array([0.0, 1.0]), np.array([0, 1]))
-    assert np.asarray(fig.axes[0].images[0].get_array()).shape == (2, 2)
-
-
-# -- accuracy_curves -------------------------------------------------------------------
-def test_accuracy_curves_draw_train_and_validation_per_run(tmp_path):
-    runs = {"a": History(metric=[0.3, 0.6, 0.9], val_metric=[0.2, 0.5, 0.6]),
-            "b": History(metric=[0.1, 0.2, 0.3])}
-    fig = plot.accuracy_curves(runs, chance=0.1, val_label="test", title="curves")
-    assert len(fig.axes) == 1
-    labels = [line.get_label() for line in fig.axes[0].lines]
-    assert labels == ["a (train)", "a (test)", "b (train)", "chance 0.1"]
-    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [0.2, 0.5, 0.6])
-    assert _saved_png(fig, tmp_path) > 1000
-
-
-def test_accuracy_curves_reject_runs_without_a_metric():
-    with pytest.raises(ValueError, match="no metric recorded"):
-        plot.accuracy_curves({"loss only": History(loss=[1.0, 0.5])})
-    with pytest.raises(ValueError, match="at least one run"):
-        plot.accuracy_curves({})
+def test_state_grad_norms_rejects_bad_input():
+    with pytest.raises(ValueError, match="norms: expected at least one run"):
+        plot.state_grad_norms({})
+    with pytest.raises(ValueError, match=r"norms\['a'\]: expected shape \(epochs, T\)"):
+        plot.state_grad_norms({"a": np.ones((2, 3, 4))})
+    with pytest.raises(TypeError, match="shared_scale: expected True or False, got 'yes'"):
+        plot.state_grad_norms({"a": np.ones(3)}, shared_scale="yes")
 
 
 def test_importing_rnnbp_does_not_import_matplotlib():

@@ -1,4 +1,4 @@
-"""rnnbp.plot's gradient-flow figures: decay under a bound, training traces, loss surfaces, sweeps."""
+"""rnnbp.plot's gradient-flow figures: decay under a bound, training traces, gradient-norm heatmaps."""
 
 import numpy as np
 import pytest
@@ -56,37 +56,6 @@ def test_training_trace_panels_and_threshold(tmp_path):
         plot.training_trace({})
     with pytest.raises(ValueError, match="grad_norms"):
         plot.training_trace({"a": np.ones((2, 2))})
-
-
-def test_loss_surface_keeps_the_grid_limits(tmp_path):
-    w, b = np.linspace(0, 4, 30), np.linspace(-2, 1, 20)
-    L = (np.tanh(w[None] + b[:, None]) - 0.5) ** 2
-    path = np.array([[2.0, -1.0], [1.5, -0.5], [50.0, 40.0]])   # the last step leaves the frame
-    fig = plot.loss_surface(w, b, L, {"SGD": path}, title="cliff")
-    ax = fig.axes[0]
-    assert ax.get_xlim() == (0.0, 4.0) and ax.get_ylim() == (-2.0, 1.0)
-    np.testing.assert_array_equal(ax.lines[0].get_xdata(), path[:, 0])
-    assert _png(fig, tmp_path) > 1000
-    with pytest.raises(ValueError, match="loss"):
-        plot.loss_surface(w, b, L.T)
-    with pytest.raises(ValueError, match="paths"):
-        plot.loss_surface(w, b, L, {"p": np.ones((3, 3))})
-
-
-def test_sweep_curves_mean_band_and_marks(tmp_path):
-    k2 = [2, 4, 8]
-    acc = np.array([[0.2, 0.3], [0.4, 0.4], [1.0, 0.9]])
-    fig = plot.sweep_curves(k2, {"accuracy": {"GRU": acc}, "cosine": {"init": np.array([0.1, 0.5, 1.0])}},
-                            xlabel="k2", marks={"lag + 1": 5}, logy=["cosine"], title="t")
-    a0, a1 = fig.axes
-    np.testing.assert_allclose(a0.lines[0].get_ydata(), acc.mean(axis=1))
-    assert len(a0.collections) == 1 and len(a1.collections) == 0
-    assert a1.get_yscale() == "log" and a0.get_yscale() == "linear"
-    assert _png(fig, tmp_path) > 1000
-    with pytest.raises(ValueError, match="panels"):
-        plot.sweep_curves(k2, {}, xlabel="k2")
-    with pytest.raises(ValueError, match="panels"):
-        plot.sweep_curves(k2, {"a": {"b": np.ones(2)}}, xlabel="k2")
 
 
 def test_state_grad_norms_reads_a_recorder():

@@ -121,7 +121,7 @@ def train_online(model: rnnbp.Sequential, *, T: int, lr: float, budget: int, bat
 
 def learning_curves_figure(results: dict[int, dict[str, dict[str, Any]]], baseline: float):
     """Test MSE against sequences seen, one panel per T, log y, baseline dashed."""
-    from matplotlib.figure import Figure
+    from ..figures import Figure
 
     lengths = sorted(results)
     fig = Figure(figsize=(5.2 * len(lengths), 4.0), layout="constrained")

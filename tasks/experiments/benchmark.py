@@ -187,7 +187,7 @@ def _geomean(values: list[float]) -> float:
 
 
 def _figure(rows: list[dict], memory: dict, path: Path, has_torch: bool) -> None:
-    from matplotlib.figure import Figure
+    from ..figures import Figure
 
     fig = Figure(figsize=(12, 4.2), layout="constrained")
     ax1, ax2, ax3 = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2.2, 1.4, 1]})

@@ -36,6 +36,7 @@ import rnnbp
 from rnnbp import monitor, plot
 from rnnbp.losses import mse
 
+from .. import figures
 from ..sequences import adding_baseline_mse, adding_problem
 
 SUMMARY = ("||dL/dh_t|| over time and training (Elman rho 0.8/1.5, IRNN, LSTM, GRU), "
@@ -312,10 +313,10 @@ def _part_cliff(cfg: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
             paths[key] = p
             styles[key] = {"color": ("black", "red", "magenta")[i % 3], "ls": "-" if clip is None else "--",
                            "marker": "." if clip is None else None, "lw": 1.6}
-    fig = plot.loss_surface(w, b, surface, paths, styles=styles,
-                            title=(r"The cliff: one unit $h_t = \tanh(w\,h_{t-1} + b)$, $h_0 = 0.5$, T = %d,"
-                                   "\n" r"loss $(h_T - 0.7)^2$; SGD lr %g, solid: plain, dashed: clipped at norm %g"
-                                   % (cfg["cliff_T"], cfg["cliff_lr"], cfg["cliff_clip"])))
+    fig = figures.loss_surface(w, b, surface, paths, styles=styles,
+                               title=(r"The cliff: one unit $h_t = \tanh(w\,h_{t-1} + b)$, $h_0 = 0.5$, T = %d,"
+                                      "\n" r"loss $(h_T - 0.7)^2$; SGD lr %g, solid: plain, dashed: clipped at norm %g"
+                                      % (cfg["cliff_T"], cfg["cliff_lr"], cfg["cliff_clip"])))
     fig.savefig(out / "cliff.png", dpi=100)
     return {"T": cfg["cliff_T"], "h0": CLIFF_H0, "target": CLIFF_TARGET, "box": CLIFF_BOX,
             "lr": cfg["cliff_lr"], "clip": cfg["cliff_clip"], "steps": cfg["cliff_steps"],

@@ -162,7 +162,7 @@ def _fresh(n: int, seed: int, dtype: Any) -> ReberData:
 
 def figure(results: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]):
     """Left: sequences until solved per trial, beside the 1997 numbers. Right: test curves."""
-    from matplotlib.figure import Figure
+    from ..figures import Figure
 
     fig = Figure(figsize=(13.0, 5.0), layout="constrained")
     ax, ax2 = fig.subplots(1, 2, width_ratios=[1.1, 1])

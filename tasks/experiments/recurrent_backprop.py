@@ -322,7 +322,7 @@ def _exactness(cfg: dict[str, Any], seed: int) -> float:
 
 # -- figures (matplotlib's Figure API: no pyplot state) -----------------------------
 def _figures(out: Path, cfg: dict, settling: dict, examples: tuple, rtrl: dict, curves: dict) -> list[str]:
-    from matplotlib.figure import Figure
+    from ..figures import Figure
 
     names = ["settling_training.png", "gradient_agreement.png", "denoising.png", "rtrl_vs_bptt.png"]
     methods, res = ["mlp"] + METHODS, settling["methods"]

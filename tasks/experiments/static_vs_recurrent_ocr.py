@@ -40,6 +40,7 @@ import rnnbp
 from rnnbp import plot
 from rnnbp.losses import softmax_cross_entropy
 
+from ..figures import accuracy_curves, confusion_matrix, image_grid
 from ..ocr import DIGITS, OCRSet, ocr_dataset, render_glyphs
 
 SUMMARY = "MLP and conv net on images vs Elman/LSTM/GRU on rows and pen strokes: OCR on held-out fonts"
@@ -125,7 +126,7 @@ def _scores(model: rnnbp.Layer, xs: np.ndarray, labels: np.ndarray) -> tuple[flo
 # -- figures -----------------------------------------------------------------------
 def _accuracy_figure(results: dict[str, Any], test_fonts: tuple, chance: float, path: Path) -> None:
     """Grouped bars: each model's accuracy on seen fonts, on all held-out fonts and per held-out font."""
-    from matplotlib.figure import Figure
+    from ..figures import Figure
 
     names = list(results)
     groups = ["seen fonts (new samples)", "held-out fonts (all)"] + [f"held out: {f}" for f in test_fonts]
@@ -153,7 +154,7 @@ def _accuracy_figure(results: dict[str, Any], test_fonts: tuple, chance: float, 
 
 def _views_figure(data: OCRSet, n: int, path: Path) -> None:
     """A few characters in the image view (read row by row) and the pen view."""
-    from matplotlib.figure import Figure
+    from ..figures import Figure
 
     fig = Figure(figsize=(1.6 * n, 3.4), layout="constrained")
     axes = fig.subplots(2, n, squeeze=False)
@@ -190,10 +191,10 @@ def _sample_grids(test: OCRSet, pred: np.ndarray, model_name: str, out: Path, n:
         if idx.size == 0:
             continue
         cs = test.charset
-        fig = plot.image_grid(test.images[idx], labels=[str(f) for f in test.fonts[idx]],
-                              titles=[f"{cs[test.labels[i]]} -> {cs[pred[i]]}" for i in idx], ncols=8,
-                              title=f"{model_name}: {kind}ly classified test samples "
-                                    f"(true -> predicted; font below)")
+        fig = image_grid(test.images[idx], labels=[str(f) for f in test.fonts[idx]],
+                         titles=[f"{cs[test.labels[i]]} -> {cs[pred[i]]}" for i in idx], ncols=8,
+                         title=f"{model_name}: {kind}ly classified test samples "
+                               f"(true -> predicted; font below)")
         for ax in fig.axes[:idx.size]:
             ax.title.set_color("C2" if kind == "correct" else "C3")
             ax.xaxis.label.set_fontsize(5)
@@ -317,8 +318,8 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
 
     figures = ["accuracy.png", "curves.png", "views.png"]
     _accuracy_figure(results, data.test_fonts, chance, out / "accuracy.png")
-    fig = plot.accuracy_curves(histories, chance=chance, val_label="test",
-                               title="Accuracy per epoch (train: during the epoch; test: held-out fonts)")
+    fig = accuracy_curves(histories, chance=chance, val_label="test",
+                          title="Accuracy per epoch (train: during the epoch; test: held-out fonts)")
     fig.set_size_inches(8.0, 5.0)
     fig.axes[0].set_ylim(0.0, 1.01)
     fig.axes[0].legend(fontsize="x-small", ncols=2, loc="lower right")
@@ -331,16 +332,16 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
             continue
         name = max(in_view, key=lambda n: results[n]["test_accuracy"])
         best[view] = name
-        fig = plot.confusion_matrix(data.test.labels, preds[name], class_names=cfg["charset"],
-                                    title=f"{name}: held-out fonts, accuracy {results[name]['test_accuracy']:.3f}")
+        fig = confusion_matrix(data.test.labels, preds[name], class_names=cfg["charset"],
+                               title=f"{name}: held-out fonts, accuracy {results[name]['test_accuracy']:.3f}")
         fig.savefig(out / f"confusion_{view}.png", dpi=110)
         figures.append(f"confusion_{view}.png")
     best_overall = max(results, key=lambda n: results[n]["test_accuracy"])
     figures += _sample_grids(data.test, preds[best_overall], best_overall, out, 24 if not quick else 8)
     rc = cfg["reg"]
     title = f"MLP {rc['hidden']}-{rc['hidden']}, {rc['n_train']} training samples"
-    for what, fig in (("accuracy", plot.accuracy_curves(reg_histories, chance=chance, val_label="test",
-                                                        title=f"{title}: accuracy")),
+    for what, fig in (("accuracy", accuracy_curves(reg_histories, chance=chance, val_label="test",
+                                                   title=f"{title}: accuracy")),
                       ("loss", plot.training_curves(reg_histories, log=False, title=f"{title}: cross-entropy"))):
         fig.set_size_inches(7.5, 5.0)
         for line in fig.axes[0].lines:    # the validation data here is the held-out-font test set

@@ -97,7 +97,7 @@ def _views(name: str, data: Any, w: int) -> tuple:
 
 def accuracy_figure(lags: list[int], trials: dict[str, list[list[float]]], window: int, chance: float):
     """Test accuracy against lag for every model: mean over seeds, each seed a dot."""
-    from matplotlib.figure import Figure
+    from ..figures import Figure
 
     fig = Figure(figsize=(6.6, 5.0), layout="constrained")
     ax = fig.add_subplot()

@@ -53,7 +53,7 @@ def _bits_per_char(model: rnnbp.Layer, ids: np.ndarray, V: int, dtype: np.dtype,
 
 def _figure(window_bpc: list[float], windows_per_epoch: int, val_bpc: list[float],
             unigram: float, out: Path) -> None:
-    from matplotlib.figure import Figure
+    from ..figures import Figure
 
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.add_subplot()

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 import rnnbp
-from rnnbp import plot
 from rnnbp.losses import softmax_cross_entropy
 
+from .. import figures
 from ..sequences import delayed_class
 
 SUMMARY = "Truncated BPTT(k1, k2) on a known lag: accuracy and gradient bias (cosine, norm ratio) versus k2"
@@ -212,14 +212,14 @@ def draw(record: dict[str, Any], out: Path) -> None:
     cfg, acc, bias = record["config"], record["accuracy"], record["bias"]
     T, k1, lag = cfg["T"], cfg["k1"], cfg["lag"]
     marks = {f"k2 = lag + 1 = {lag + 1}": lag + 1}
-    fig = plot.sweep_curves(
+    fig = figures.sweep_curves(
         acc["k2"], {"test accuracy after training": {
             f"GRU, {cfg['seeds']} seed(s): mean and range": np.asarray(acc["final_per_seed"]),
             f"chance {record['chance']:.2f}": np.full(len(acc["k2"]), record["chance"])}},
         xlabel="k2 (steps the error is sent back)", marks=marks,
         title=f"delayed_class, lag {lag}, T = {T}:\ntruncated BPTT({k1}, k2)")
     fig.savefig(out / "accuracy.png", dpi=100)
-    fig = plot.sweep_curves(
+    fig = figures.sweep_curves(
         bias["k2"], {"cosine(truncated, full gradient)": bias["cosine"],
                      "norm ratio ||truncated|| / ||full||": bias["norm_ratio"]},
         xlabel="k2", marks=marks, logy=["norm ratio ||truncated|| / ||full||"],
