@@ -170,7 +170,17 @@ def _pen_points(font: str, char: str, steps: int) -> tuple[np.ndarray, np.ndarra
     Returns points (steps, 2) in glyph-box units and lift (steps,) bool: True
     where the pen moves to the point without drawing (the start of a contour).
     """
-    polys = list(_glyph(font, char).polys)
+    return _resample_contours(list(_glyph(font, char).polys), steps)
+
+
+def _resample_contours(polys: list[np.ndarray], steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Closed polygons resampled to ``steps`` points in all (shared with tasks.lines).
+
+    Each kept contour gets three points at least, the rest in proportion to
+    its perimeter; if ``steps`` is too small for every contour, the shortest
+    are dropped. Returns points (steps, 2) in the polygons' units and lift
+    (steps,) bool, True at the first point of each contour.
+    """
     lengths = [np.hypot(*np.diff(p, axis=0).T) for p in polys]
     perim = np.array([seg.sum() for seg in lengths])
     keep = perim > 1e-9
