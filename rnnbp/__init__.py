@@ -8,7 +8,7 @@ windows; :func:`fit` trains. See ``docs/`` for the guide.
 
 from . import fixedpoint, init, losses, monitor, optim, rtrl
 from .cells import GRU, LSTM, Elman, LSTMState
-from .conv import Conv2D, Flatten, MaxPool2D
+from .conv import Conv2D, MaxPool2D
 from .clip import clip_grad_norm, clip_grad_value
 from .errors import ConvergenceError, LoadError, NonFiniteError
 from .fixedpoint import FixedPoint
@@ -16,7 +16,7 @@ from .gradcheck import GradcheckResult, gradcheck
 from .io import load, save
 from .layer import Layer, StaticLayer
 from .rtrl import RTRL
-from .layers import Dropout, Linear, ReLU, Reshape, Sequential, Sigmoid, Tanh
+from .layers import Dropout, Flatten, Linear, ReLU, Reshape, Sequential, Sigmoid, Tanh
 from .tbptt import TruncatedBPTT
 from .train import History, accuracy, evaluate, fit, predict
 from .unroll import Node, TimeGraph, unroll

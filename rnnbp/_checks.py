@@ -161,3 +161,34 @@ def mask_array(mask: Any, T: int, B: int, name: str = "mask") -> np.ndarray:
     if mask.shape != (T, B):
         raise ValueError(f"{name}: expected shape ({T}, {B}), got {mask.shape}")
     return mask
+
+
+def image(x: Any, name: str, dtype: np.dtype | None = None,
+           channels: int | None = None) -> np.ndarray:
+    """Check a ``(..., C, H, W)`` float image array (never copied or cast)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array of shape (..., C, H, W), "
+                        f"got {type(x).__name__}")
+    if x.ndim < 3:
+        raise ValueError(f"{name}: expected an array of shape (..., C, H, W) "
+                         f"(at least 3-d), got shape {x.shape}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype}, got {x.dtype} "
+                        f"(convert once with {name}.astype(np.{dtype.name}))")
+    if dtype is None and x.dtype not in (np.float64, np.float32):
+        raise TypeError(f"{name}: expected dtype float64 or float32, got {x.dtype}")
+    if channels is not None and x.shape[-3] != channels:
+        raise ValueError(f"{name}: expected {channels} channels at axis -3 of "
+                         f"(..., C, H, W), got shape {x.shape}")
+    return x
+
+
+def output_grad(dy: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Check an output gradient against the forward output's shape and dtype."""
+    if not isinstance(dy, np.ndarray):
+        raise TypeError(f"dy: expected a numpy array, got {type(dy).__name__}")
+    if dy.shape != shape:
+        raise ValueError(f"dy: expected the forward output's shape {shape}, got {dy.shape}")
+    if dy.dtype != dtype:
+        raise TypeError(f"dy: expected dtype {dtype}, got {dy.dtype}")
+    return dy

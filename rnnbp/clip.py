@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import FLOAT_DTYPES
-from .errors import NonFiniteError
+from ._checks import FLOAT_DTYPES, positive_number
+from .errors import nonfinite_gradient
 from .layer import Layer
 
-__all__ = ["clip_grad_norm", "clip_grad_value"]
+__all__ = ["global_norm", "clip_grad_norm", "clip_grad_value"]
 
 #: Added to the norm before dividing, as torch.nn.utils.clip_grad_norm_ does.
 _EPS = 1e-6
@@ -39,27 +39,29 @@ def _grads(model: Any) -> Mapping[str, np.ndarray]:
     return grads
 
 
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a positive number, got {value!r}")
-    x = float(value)
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{name}: expected a finite number > 0, got {value!r}")
-    return x
+def global_norm(model: Any) -> float:
+    r"""The global L2 norm of all gradients, :math:`\sqrt{\sum_k \lVert g_k \rVert_2^2}`.
 
+    The one implementation of the norm that ``fit`` logs, clipping compares
+    and monitors record. Accumulated in float64 whatever the dtype; NaN when
+    a gradient holds a NaN, inf when one holds an inf (or the sum overflows).
 
-def _raise_nonfinite(grads: Mapping[str, np.ndarray], what: str, overflow_name: str | None = None) -> None:
-    """Raise ``NonFiniteError`` naming the first parameter with a non-finite gradient."""
-    for name, g in grads.items():
-        if not np.isfinite(g).all():
-            value = g[tuple(np.argwhere(~np.isfinite(g))[0])]
-            detail = f"gradient of {name!r} contains {value}"
-            break
-    else:
-        name = overflow_name
-        detail = f"the gradient of {name!r} is finite but its norm overflows"
-    layer, _, parameter = name.rpartition(".")
-    raise NonFiniteError(f"{what}: {detail}", layer=layer, parameter=parameter)
+    Parameters
+    ----------
+    model : Layer or dict[str, ndarray]
+        A model (its ``grads``) or a dict of gradient arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> global_norm({"W": np.array([3.0, 0.0]), "b": np.array([4.0])})
+    5.0
+    """
+    total = 0.0
+    for g in _grads(model).values():
+        flat = g.reshape(-1).astype(np.float64, copy=False)
+        total += float(np.dot(flat, flat))
+    return math.sqrt(total) if total >= 0 else float("nan")
 
 
 def clip_grad_norm(model: Any, max_norm: float) -> float:
@@ -107,18 +109,10 @@ def clip_grad_norm(model: Any, max_norm: float) -> float:
     (array([0.6, 0. ]), array([0.8]))
     """
     grads = _grads(model)
-    max_norm = _positive(max_norm, "max_norm")
-    total = 0.0
-    largest, largest_name = -1.0, None
-    for name, g in grads.items():
-        flat = g.reshape(-1).astype(np.float64, copy=False)
-        sq = float(np.dot(flat, flat))
-        total += sq
-        if not sq <= largest:  # also true for NaN
-            largest, largest_name = sq, name
-    norm = math.sqrt(total) if total >= 0 else float("nan")
+    max_norm = positive_number(max_norm, "max_norm")
+    norm = global_norm(grads)
     if not math.isfinite(norm):
-        _raise_nonfinite(grads, "clip_grad_norm", largest_name)
+        raise nonfinite_gradient(grads, "clip_grad_norm")
     if norm > max_norm:
         scale = max_norm / (norm + _EPS)
         for g in grads.values():
@@ -155,8 +149,8 @@ def clip_grad_value(model: Any, limit: float) -> None:
     array([-1. ,  0.5,  1. ])
     """
     grads = _grads(model)
-    limit = _positive(limit, "limit")
+    limit = positive_number(limit, "limit")
     if not all(np.isfinite(g).all() for g in grads.values()):
-        _raise_nonfinite(grads, "clip_grad_value")
+        raise nonfinite_gradient(grads, "clip_grad_value")
     for g in grads.values():
         np.clip(g, -limit, limit, out=g)

@@ -1,4 +1,4 @@
-"""Static image layers: ``Conv2D``, ``MaxPool2D`` and ``Flatten``.
+"""Static image layers: ``Conv2D`` and ``MaxPool2D`` (``Flatten`` lives beside ``Reshape`` in ``rnnbp.layers``).
 
 Images are channels-first, ``(..., C, H, W)``, with any leading dimensions:
 ``(B, C, H, W)`` for one step, ``(T, B, C, H, W)`` for a sequence (a static
@@ -24,10 +24,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import init as _init
+from . import _checks
 from ._checks import as_dtype, generator, positive_int
 from .layer import StaticLayer, State
 
-__all__ = ["Conv2D", "MaxPool2D", "Flatten"]
+__all__ = ["Conv2D", "MaxPool2D"]
 
 Pair = tuple[int, int]
 
@@ -50,37 +51,6 @@ def _pair(value: Any, name: str, *, minimum: int = 1) -> Pair:
 def _pair_config(value: Pair) -> int | list[int]:
     """JSON form of a pair: an int when square, else a two-item list."""
     return value[0] if value[0] == value[1] else [value[0], value[1]]
-
-
-def _image(x: Any, name: str, dtype: np.dtype | None = None,
-           channels: int | None = None) -> np.ndarray:
-    """Check a ``(..., C, H, W)`` float image array (never copied or cast)."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy array of shape (..., C, H, W), "
-                        f"got {type(x).__name__}")
-    if x.ndim < 3:
-        raise ValueError(f"{name}: expected an array of shape (..., C, H, W) "
-                         f"(at least 3-d), got shape {x.shape}")
-    if dtype is not None and x.dtype != dtype:
-        raise TypeError(f"{name}: expected dtype {dtype}, got {x.dtype} "
-                        f"(convert once with {name}.astype(np.{dtype.name}))")
-    if dtype is None and x.dtype not in (np.float64, np.float32):
-        raise TypeError(f"{name}: expected dtype float64 or float32, got {x.dtype}")
-    if channels is not None and x.shape[-3] != channels:
-        raise ValueError(f"{name}: expected {channels} channels at axis -3 of "
-                         f"(..., C, H, W), got shape {x.shape}")
-    return x
-
-
-def _grad(dy: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Check an output gradient against the forward output's shape and dtype."""
-    if not isinstance(dy, np.ndarray):
-        raise TypeError(f"dy: expected a numpy array, got {type(dy).__name__}")
-    if dy.shape != shape:
-        raise ValueError(f"dy: expected the forward output's shape {shape}, got {dy.shape}")
-    if dy.dtype != dtype:
-        raise TypeError(f"dy: expected dtype {dtype}, got {dy.dtype}")
-    return dy
 
 
 def _out_size(size: int, kernel: int, stride: int, pad: int, name: str,
@@ -169,7 +139,7 @@ class Conv2D(StaticLayer):
         cache : object
             Opaque; hand it to ``backward``.
         """
-        _image(x, "x", self.dtype, self.in_channels)
+        _checks.image(x, "x", self.dtype, self.in_channels)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         *lead, C, H, W_ = x.shape
         Ho = _out_size(H, kh, sh, ph, "x", x.shape)
@@ -196,7 +166,7 @@ class Conv2D(StaticLayer):
         dstate : ()
         """
         cols, x_shape, y_shape = cache
-        _grad(dy, y_shape, self.dtype)
+        _checks.output_grad(dy, y_shape, self.dtype)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         C, H, W_ = x_shape[-3:]
         O, Ho, Wo = y_shape[-3:]
@@ -280,7 +250,7 @@ class MaxPool2D(StaticLayer):
         cache : object
             Opaque; hand it to ``backward``.
         """
-        _image(x, "x")
+        _checks.image(x, "x")
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         *lead, C, H, W_ = x.shape
         Ho = _out_size(H, kh, sh, 0, "x", x.shape)
@@ -310,7 +280,7 @@ class MaxPool2D(StaticLayer):
         """
         arg, x_shape, dtype = cache
         N, C, Ho, Wo = arg.shape
-        _grad(dy, tuple(x_shape[:-2]) + (Ho, Wo), dtype)
+        _checks.output_grad(dy, tuple(x_shape[:-2]) + (Ho, Wo), dtype)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         H, W_ = x_shape[-2:]
         dy4 = dy.reshape(N, C, Ho, Wo)
@@ -325,37 +295,3 @@ class MaxPool2D(StaticLayer):
         """Constructor arguments as JSON: ``type(layer)(**layer.get_config())`` rebuilds it."""
         return {"kernel_size": _pair_config(self.kernel_size),
                 "stride": _pair_config(self.stride)}
-
-
-# -- Flatten ------------------------------------------------------------------
-class Flatten(StaticLayer):
-    """Flatten the last three axes: ``(..., C, H, W) -> (..., C·H·W)``.
-
-    The order is row-major (C, then H, then W), as ``torch.flatten(x, -3)``,
-    so a following ``Linear`` converts one to one. Parameter-free.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from rnnbp.conv import Flatten
-    >>> flat = Flatten()
-    >>> y, _, cache = flat.forward(np.zeros((5, 2, 8, 4, 4)), ())
-    >>> y.shape
-    (5, 2, 128)
-    >>> flat.backward(np.ones_like(y), (), cache)[0].shape
-    (5, 2, 8, 4, 4)
-    """
-
-    def __init__(self) -> None:
-        super().__init__(dtype=None)
-
-    def forward(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State, Any]:
-        """Reshape ``x (..., C, H, W) -> y (..., C·H·W)``; ``cache`` is the input shape."""
-        _image(x, "x")
-        return x.reshape(*x.shape[:-3], -1), (), (x.shape, x.dtype)
-
-    def backward(self, dy: np.ndarray, dstate_next: State, cache: Any) -> tuple[np.ndarray, State]:
-        """Reshape ``dy (..., C·H·W) -> dx (..., C, H, W)``."""
-        x_shape, dtype = cache
-        _grad(dy, tuple(x_shape[:-3]) + (int(np.prod(x_shape[-3:])),), dtype)
-        return dy.reshape(x_shape), ()                                            # y = reshape(x)

@@ -10,9 +10,12 @@ file that is not an rnnbp model. Each is also importable where it is raised
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["NonFiniteError", "ConvergenceError", "LoadError"]
+import numpy as np
+
+__all__ = ["NonFiniteError", "ConvergenceError", "LoadError", "nonfinite_gradient"]
 
 
 class NonFiniteError(FloatingPointError):
@@ -91,3 +94,50 @@ class LoadError(ValueError):
     def __init__(self, path: Path, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
+
+
+def nonfinite_gradient(grads: Mapping[str, np.ndarray], what: str, *, step: int | None = None,
+                       hint: str = "") -> NonFiniteError:
+    """The :class:`NonFiniteError` for gradients whose global norm is not finite.
+
+    The one builder of this error (used by clipping and by training). It
+    names the first parameter, in dict order, whose gradient holds a NaN or
+    an infinity, and the first such element; when every element is finite
+    but the norm overflows, the parameter with the largest gradient. A
+    qualified name ``"0.W_hh"`` is split into ``layer="0"``,
+    ``parameter="W_hh"``.
+
+    Parameters
+    ----------
+    grads : Mapping[str, ndarray]
+        Gradients by (qualified) parameter name.
+    what : str
+        Who found it, the start of the message (``"clip_grad_norm"``).
+    step : int, optional
+        The time step (0-based) where the gradient first went non-finite.
+    hint : str, optional
+        What the user can do, appended in parentheses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> err = nonfinite_gradient({"0.b": np.ones(2), "0.W_hh": np.array([[1.0, np.nan]])}, "fit")
+    >>> str(err), err.layer, err.parameter
+    ("fit: the gradient of '0.W_hh' holds nan at index (0, 1)", '0', 'W_hh')
+    """
+    for name, g in grads.items():
+        bad = ~np.isfinite(g)
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            detail = f"the gradient of {name!r} holds {g[index]} at index {index}"
+            break
+    else:
+        def square(k: str) -> float:
+            flat = grads[k].reshape(-1).astype(np.float64, copy=False)
+            return float(np.dot(flat, flat))
+        name = max(grads, key=square)
+        detail = f"every gradient is finite but their norm overflows (largest: {name!r})"
+    layer, _, parameter = name.rpartition(".")
+    at = f" at time step {step}" if step is not None else ""
+    tail = f" ({hint})" if hint else ""
+    return NonFiniteError(f"{what}: {detail}{at}{tail}", layer=layer, parameter=parameter, step=step)

@@ -47,7 +47,6 @@ from numpy.lib import format as npy_format
 
 from .errors import LoadError
 from .layer import LAYER_TYPES, Layer, layer_type_name
-from .layers import Sequential
 
 __all__ = ["save", "load", "LoadError", "FORMAT_VERSION", "HEADER_KEY"]
 
@@ -160,9 +159,9 @@ def _check_registered(layer: Layer, where: str) -> None:
             f"model: {where} is a {type(layer).__module__}.{type(layer).__qualname__}, "
             f"which is not registered in rnnbp.layer.LAYER_TYPES under {name!r} "
             "(classes whose names start with '_' are never registered), so it could not be loaded")
-    if isinstance(layer, Sequential):
-        for i, child in enumerate(layer.layers):
-            _check_registered(child, f"{where}.layers[{i}]")
+    for leaf_name, leaf in layer.leaves():
+        if leaf is not layer:
+            _check_registered(leaf, f"{where}'s layer {leaf_name!r}")
 
 
 def _serialise(model: Layer) -> tuple[bytes, dict[str, np.ndarray]]:
@@ -521,16 +520,10 @@ def _build(spec: Any, where: str) -> Layer:
     if not isinstance(config, dict):
         raise _BuildError(f"{where} ({name}): expected a config object, got {_short(config)}")
     cls = LAYER_TYPES[name]
-    args: list[Layer] = []
-    kwargs = dict(config)
-    if issubclass(cls, Sequential):
-        children = kwargs.pop("layers", None)
-        if not isinstance(children, list):
-            raise _BuildError(f"{where} ({name}): expected config 'layers' to be a list, "
-                              f"got {_short(children)}")
-        args = [_build(child, f"{where}.layers[{i}]") for i, child in enumerate(children)]
     try:
-        return cls(*args, **kwargs)
+        return cls.from_config(dict(config), lambda child, at: _build(child, f"{where}.{at}"))
+    except _BuildError:
+        raise
     except (TypeError, ValueError, OverflowError, MemoryError) as exc:
         raise _BuildError(f"{where}: {name}(**{_short(config)}) failed: "
                           f"{type(exc).__name__}: {exc}") from None

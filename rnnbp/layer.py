@@ -14,13 +14,13 @@ Shapes
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from ._checks import as_dtype
 
-__all__ = ["Layer", "StaticLayer", "State", "LAYER_TYPES", "layer_type_name", "map_state", "state_like"]
+__all__ = ["Layer", "StaticLayer", "StepCache", "State", "LAYER_TYPES", "layer_type_name", "map_state", "state_like"]
 
 State = tuple  # tuple of (B, H) arrays; () for a static layer
 
@@ -170,10 +170,15 @@ class Layer:
         """One step back: ``(dy, dstate_next, cache) -> (dx, dstate)``; adds into ``grads``."""
         raise NotImplementedError
 
-    # -- T steps (default: loop the step methods) ---------------------------
-    def forward_seq(self, xs: np.ndarray, state: State,
-                    mask: np.ndarray | None = None) -> tuple[np.ndarray, State, Any]:
-        """Run T steps: ``(xs (T, B, D), state) -> (ys (T, B, O), state_T, cache)``.
+    # -- T steps, one at a time: the step path --------------------------------
+    def forward_steps(self, xs: np.ndarray, state: State,
+                      mask: np.ndarray | None = None) -> tuple[np.ndarray, State, Any]:
+        """Run T steps by calling :meth:`forward` once per step (the step path).
+
+        This is the loop a student reads and a debugger stops in:
+        ``rnnbp.unroll(..., path="step")`` calls it for every layer, so a
+        breakpoint in a cell's ``forward``/``backward`` is hit during training.
+        It is also the default of :meth:`forward_seq`.
 
         Parameters
         ----------
@@ -182,6 +187,13 @@ class Layer:
         mask : ndarray of bool, shape (T, B), optional
             Where ``False`` the step is skipped: the state is carried
             unchanged and the output is zero.
+
+        Returns
+        -------
+        ys : ndarray, shape (T, B, O)
+        state_T : state
+        cache : object
+            One step cache per step, for :meth:`backward_steps`.
         """
         T = xs.shape[0]
         caches: list[Any] = []
@@ -191,7 +203,7 @@ class Layer:
             y, state_next, cache = self.forward(xs[t], state)
             if mask is not None:
                 m = mask[t][:, None]
-                state_next = tuple(np.where(m, a, b) for a, b in zip(state_next, state))
+                state_next = state_like(state_next, (np.where(m, a, b) for a, b in zip(state_next, state)))
                 y = np.where(m, y, 0).astype(y.dtype, copy=False)
             if ys is None:
                 ys = np.empty((T,) + y.shape, dtype=y.dtype)
@@ -199,11 +211,11 @@ class Layer:
             caches.append(cache)
             states.append(state_next)
             state = state_next
-        return ys, state, _StepLoopCache(caches, states, mask, xs.shape)
+        return ys, state, StepCache(caches, states, mask, xs.shape)
 
-    def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
-                     record: np.ndarray | None = None) -> tuple[np.ndarray, State]:
-        """Walk T steps back: ``(dys (T, B, O), dstate_T, cache) -> (dxs, dstate_0)``.
+    def backward_steps(self, dys: np.ndarray, dstate_T: State, cache: "StepCache",
+                       record: np.ndarray | None = None) -> tuple[np.ndarray, State]:
+        """Walk T steps back by calling :meth:`backward` once per step (the step path).
 
         Parameters
         ----------
@@ -211,8 +223,8 @@ class Layer:
             Gradient of the loss with respect to each step's output.
         dstate_T : tuple of ndarray
             Gradient with respect to the final state (zeros if unused).
-        cache : object
-            What ``forward_seq`` returned.
+        cache : StepCache
+            What :meth:`forward_steps` returned.
         record : ndarray, shape (T, B), optional
             If given and the layer has state, filled with the norm of the
             total gradient reaching the hidden state ``h_t`` at each step,
@@ -227,6 +239,9 @@ class Layer:
         dxs : ndarray, shape (T, B, D)
         dstate_0 : tuple of ndarray
         """
+        if not isinstance(cache, StepCache):
+            raise TypeError(f"cache: expected the StepCache that forward_steps returned, "
+                            f"got {type(cache).__name__}")
         caches, mask = cache.caches, cache.mask
         T = len(caches)
         dxs = np.empty(cache.input_shape, dtype=dys.dtype)
@@ -241,13 +256,34 @@ class Layer:
                 record[t] = np.sqrt(np.einsum("bh,bh->b", dh, dh))
             if mask is None:
                 dx, dstate = self.backward(dy, dstate, caches[t])
-            else:
+            else:                                        # masked: the state was carried, so is its gradient
                 carried = tuple(np.where(m, 0, d) for d in dstate)
-                passed = tuple(np.where(m, d, 0) for d in dstate)
+                passed = state_like(dstate, (np.where(m, d, 0) for d in dstate))
                 dx, dprev = self.backward(dy, passed, caches[t])
-                dstate = tuple(a + b for a, b in zip(dprev, carried))
+                dstate = state_like(dprev, (a + b for a, b in zip(dprev, carried)))
             dxs[t] = dx
         return dxs, dstate
+
+    # -- T steps: the sequence path (cells override it with fast kernels) ------
+    def forward_seq(self, xs: np.ndarray, state: State,
+                    mask: np.ndarray | None = None) -> tuple[np.ndarray, State, Any]:
+        """Run T steps: ``(xs (T, B, D), state) -> (ys (T, B, O), state_T, cache)``.
+
+        The default is :meth:`forward_steps`; recurrent cells override it
+        with a fast sequence kernel that gives the same result (to rounding).
+        Arguments and results as in :meth:`forward_steps`.
+        """
+        return self.forward_steps(xs, state, mask)
+
+    def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
+                     record: np.ndarray | None = None) -> tuple[np.ndarray, State]:
+        """Walk T steps back: ``(dys (T, B, O), dstate_T, cache) -> (dxs, dstate_0)``.
+
+        The default is :meth:`backward_steps`; ``cache`` is what
+        :meth:`forward_seq` returned. Arguments and results as in
+        :meth:`backward_steps`.
+        """
+        return self.backward_steps(dys, dstate_T, cache, record)
 
     def time_block(self, batch_size: int) -> int:
         """Steps per time block of this layer's sequence path (1: no blocks).
@@ -275,18 +311,50 @@ class Layer:
             return ()
         return tuple(np.stack(parts) for parts in zip(*cache.states))
 
+    # -- randomness -----------------------------------------------------------
+    def reseed(self, rng: np.random.Generator) -> None:
+        """Take ``rng`` for whatever the layer draws while it runs.
+
+        ``rnnbp.fit(seed=...)`` gives every leaf layer its own generator
+        through this hook, so training is reproducible whatever the layers
+        are. Layers that draw nothing (the default) ignore it; ``Dropout``
+        draws its masks from it.
+        """
+
     # -- description --------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """JSON-serialisable constructor arguments (used by ``rnnbp.save``)."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], build: Callable[[Any, str], "Layer"]) -> "Layer":
+        """Rebuild a layer from what :meth:`get_config` returned (used by ``rnnbp.load``).
+
+        The default is ``cls(**config)``. A container overrides it to build
+        its children from their specs with ``build(spec, where)``, where
+        ``spec`` is ``{"type": name, "config": {...}}`` and ``where`` names the
+        child in error messages (``"model.layers[0]"``).
+        """
+        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
 
-class _StepLoopCache:
-    """Cache of the step-loop ``forward_seq``: one step cache per step."""
+class StepCache:
+    """Cache of :meth:`Layer.forward_steps`: one step cache per step, and the states.
+
+    Attributes
+    ----------
+    caches : list
+        What ``forward`` returned as cache at each step, in time order.
+    states : list of state
+        The state before step 0 and after every step (``T + 1`` entries).
+    mask : ndarray of bool, shape (T, B), or None
+    input_shape : tuple of int
+        ``xs.shape``, to allocate ``dxs``.
+    """
 
     __slots__ = ("caches", "states", "mask", "input_shape")
 

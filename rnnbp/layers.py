@@ -1,4 +1,4 @@
-"""Static layers: ``Linear``, activations, ``Dropout`` and the ``Sequential`` stack.
+"""Static layers: ``Linear``, activations, ``Dropout``, ``Reshape``/``Flatten`` and the ``Sequential`` container.
 
 Static layers have an empty state; their step works on arrays of any
 leading shape, so a whole ``(T, B, D)`` sequence is one call (one GEMM for
@@ -7,15 +7,16 @@ leading shape, so a whole ``(T, B, D)`` sequence is one call (one GEMM for
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from . import _checks
 from . import init as _init
 from ._checks import as_dtype, generator, positive_int, probability
 from .layer import Layer, StaticLayer, State, layer_type_name
 
-__all__ = ["Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential"]
+__all__ = ["Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Flatten", "Sequential"]
 
 
 def _check_features(x: np.ndarray, size: int, dtype: np.dtype, name: str) -> None:
@@ -192,8 +193,9 @@ class Dropout(StaticLayer):
 
     Notes
     -----
-    Over a sequence a fresh mask is drawn for every step. ``rnnbp.fit`` reseeds
-    the generator from its own ``seed`` so training is reproducible.
+    Over a sequence a fresh mask is drawn for every step. ``rnnbp.fit`` gives
+    the layer a generator derived from its own ``seed`` (:meth:`reseed`), so
+    training is reproducible.
 
     Examples
     --------
@@ -223,6 +225,10 @@ class Dropout(StaticLayer):
         keep = self.rng.random(x.shape) >= self.p
         scale = (keep / (1.0 - self.p)).astype(x.dtype)
         return x * scale, (), scale
+
+    def reseed(self, rng: np.random.Generator) -> None:
+        """Draw the masks from ``rng`` from now on (``fit(seed=...)`` calls this)."""
+        self.rng = rng
 
     def backward(self, dy, dstate_next, cache):
         """``dy -> dx = dy * mask / (1 - p)``."""
@@ -278,6 +284,38 @@ class Reshape(StaticLayer):
         return {"shape": list(self.shape)}
 
 
+class Flatten(StaticLayer):
+    """Flatten the last three axes: ``(..., C, H, W) -> (..., C·H·W)``; the inverse of ``Reshape``.
+
+    The order is row-major (C, then H, then W), as ``torch.flatten(x, -3)``,
+    so a following ``Linear`` converts one to one. Parameter-free.
+
+    Examples
+    --------
+    >>> import numpy as np, rnnbp
+    >>> flat = rnnbp.Flatten()
+    >>> y, _, cache = flat.forward(np.zeros((5, 2, 8, 4, 4)), ())
+    >>> y.shape
+    (5, 2, 128)
+    >>> flat.backward(np.ones_like(y), (), cache)[0].shape
+    (5, 2, 8, 4, 4)
+    """
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def forward(self, x, state=()):
+        """``x (..., C, H, W) -> y (..., C·H·W)``; the cache is the input shape."""
+        _checks.image(x, "x")
+        return x.reshape(*x.shape[:-3], -1), (), (x.shape, x.dtype)
+
+    def backward(self, dy, dstate_next, cache):
+        """``dy (..., C·H·W) -> dx (..., C, H, W)``."""
+        x_shape, dtype = cache
+        _checks.output_grad(dy, tuple(x_shape[:-3]) + (int(np.prod(x_shape[-3:])),), dtype)
+        return dy.reshape(x_shape), ()                             # y = reshape(x)
+
+
 class Sequential(Layer):
     """A stack of layers applied in order; itself a ``Layer``.
 
@@ -296,10 +334,14 @@ class Sequential(Layer):
 
     Notes
     -----
-    The state is the tuple of the children's states. Over a sequence the
-    stack runs layer-major (each layer over all T steps, then the next),
-    which is exact for stacks without feedback and keeps every layer on its
-    fast path.
+    A container: it holds the children's parameters, lists its leaves,
+    flattens and rebuilds the nested state, and runs one step through the
+    stack (``forward``/``backward``, for nesting and step-wise use). Over a
+    sequence, ``rnnbp.unroll`` runs the stack layer-major (each leaf over all
+    T steps, then the next), which is exact for stacks without feedback and
+    keeps every layer on its fast path: the unroller is the one place that
+    loops over a stack's layers in time. (``forward_seq`` on a stack is the
+    generic step loop of :class:`Layer`, correct but step-major.)
 
     Examples
     --------
@@ -307,8 +349,7 @@ class Sequential(Layer):
     >>> model = rnnbp.Sequential(rnnbp.LSTM(3, 8, seed=0), rnnbp.Linear(8, 2, seed=1))
     >>> sorted(model.params)[:3]
     ['0.W_hh', '0.W_ih', '0.b']
-    >>> ys, state, cache = model.forward_seq(np.zeros((5, 4, 3)), model.initial_state(4))
-    >>> ys.shape
+    >>> rnnbp.unroll(model, np.zeros((5, 4, 3))).outputs.shape
     (5, 4, 2)
     """
 
@@ -398,31 +439,16 @@ class Sequential(Layer):
             dy, dstate[i] = self.layers[i].backward(dy, dstate_next[i], cache[i])
         return dy, tuple(dstate)
 
-    def forward_seq(self, xs, state, mask=None):
-        self._check_state_arity(state)
-        caches, final = [], []
-        for layer, s in zip(self.layers, state):
-            xs, s, c = layer.forward_seq(xs, s, mask)
-            caches.append(c)
-            final.append(s)
-        return xs, tuple(final), caches
-
-    def backward_seq(self, dys, dstate_T, cache, record=None):
-        """As ``Layer.backward_seq``; ``record`` is not supported on a stack
-        (``rnnbp.unroll`` records each recurrent child separately)."""
-        if record is not None:
-            raise ValueError("record: not supported on a Sequential; use rnnbp.unroll, "
-                             "which records every recurrent layer")
-        dstate = [None] * len(self.layers)
-        for i in range(len(self.layers) - 1, -1, -1):
-            dys, dstate[i] = self.layers[i].backward_seq(dys, dstate_T[i], cache[i])
-        return dys, tuple(dstate)
-
-    def seq_states(self, cache):
-        return tuple(l.seq_states(c) for l, c in zip(self.layers, cache))
-
     def get_config(self) -> dict[str, Any]:
         return {"layers": [{"type": layer_type_name(type(l)), "config": l.get_config()} for l in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], build: Callable[[Any, str], Layer]) -> "Sequential":
+        """Rebuild the stack: each child from its spec in ``config["layers"]``."""
+        children = config.get("layers")
+        if not isinstance(children, list) or set(config) != {"layers"}:
+            raise ValueError(f"config: expected {{'layers': [child specs]}}, got keys {sorted(config)}")
+        return cls(*(build(child, f"layers[{i}]") for i, child in enumerate(children)))
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(l) for l in self.layers)

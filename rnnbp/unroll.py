@@ -15,7 +15,14 @@ k is rounded up to a multiple of the layers' ``time_block``, so a segment
 performs exactly the floating-point operations of the full walk: the
 gradients are bit-identical to full BPTT.
 
-The unroller knows the layer protocol, not the layer types.
+``unroll(model, xs, path="step")`` runs every leaf through its one-step
+``forward``/``backward`` (``Layer.forward_steps``/``backward_steps``): the
+code a student reads and a debugger stops in. ``path="fast"`` (the default)
+runs the sequence kernels (``forward_seq``/``backward_seq``). The two agree
+to rounding (1e-12 relative in float64).
+
+The unroller knows the layer protocol, not the layer types; it is the one
+place that loops over a stack's layers in time.
 """
 
 from __future__ import annotations
@@ -28,7 +35,20 @@ import numpy as np
 from . import _checks
 from .layer import Layer, State, map_state, state_like
 
-__all__ = ["unroll", "TimeGraph", "Node"]
+__all__ = ["unroll", "TimeGraph", "Node", "PATHS"]
+
+#: The two ways through a layer over T steps: its sequence kernel, or its one-step methods.
+PATHS = ("fast", "step")
+
+
+def _forward(leaf: Layer, path: str):
+    """The leaf's T-step forward for ``path``: ``forward_seq`` (fast) or ``forward_steps``."""
+    return leaf.forward_seq if path == "fast" else leaf.forward_steps
+
+
+def _backward(leaf: Layer, path: str):
+    """The leaf's T-step backward for ``path``: ``backward_seq`` (fast) or ``backward_steps``."""
+    return leaf.backward_seq if path == "fast" else leaf.backward_steps
 
 
 class Node(NamedTuple):
@@ -100,15 +120,20 @@ class TimeGraph:
     recompute : int or None
         The segment length of memory-saving BPTT (``unroll(..., recompute=k)``
         after rounding), or None for full BPTT.
+    path : {"fast", "step"}
+        Whether the layers ran their sequence kernels or their one-step
+        methods (``unroll(..., path=...)``); ``backward`` walks the same way.
     """
 
     def __init__(self, model: Layer, xs: np.ndarray, initial_state: State,
                  mask: np.ndarray | None, leaves: list[tuple[str, Layer]],
                  layer_inputs: list[np.ndarray], layer_outputs: list[np.ndarray],
                  caches: list[Any], final_parts: list[State],
-                 recompute: int | None = None, checkpoints: list[list[State] | None] | None = None) -> None:
+                 recompute: int | None = None, checkpoints: list[list[State] | None] | None = None,
+                 path: str = "fast") -> None:
         self.model = model
         self.recompute = recompute
+        self.path = path
         # Per leaf: None (cache kept) or the leaf's state at every segment start.
         self._checkpoints = checkpoints or [None] * len(leaves)
         self.inputs = xs
@@ -196,7 +221,7 @@ class TimeGraph:
     def _full_cache(self, i: int) -> Any:
         """A recomputed leaf's whole-sequence cache (inspection only: costs full-BPTT memory)."""
         leaf, checkpoints = self._leaves[i][1], self._checkpoints[i]
-        return leaf.forward_seq(self._layer_inputs[i], checkpoints[0], self.mask)[2]
+        return _forward(leaf, self.path)(self._layer_inputs[i], checkpoints[0], self.mask)[2]
 
     def _segments(self) -> list[tuple[int, int]]:
         T, k = len(self), self.recompute
@@ -210,9 +235,9 @@ class TimeGraph:
         segments = self._segments()
         for (s0, s1), state in zip(reversed(segments), reversed(self._checkpoints[i])):
             seg_mask = None if mask is None else mask[s0:s1]
-            _, _, cache = leaf.forward_seq(xs[s0:s1], state, seg_mask)
+            _, _, cache = _forward(leaf, self.path)(xs[s0:s1], state, seg_mask)
             seg_record = None if record is None else record[s0:s1]
-            dx, dstate = leaf.backward_seq(d[s0:s1], dstate, cache, record=seg_record)
+            dx, dstate = _backward(leaf, self.path)(d[s0:s1], dstate, cache, record=seg_record)
             del cache
             if dxs is None:
                 dxs = np.empty((len(self),) + dx.shape[1:], dtype=dx.dtype)
@@ -262,7 +287,7 @@ class TimeGraph:
             name, leaf = self._leaves[i]
             record = np.empty((T, B), dtype=np.float64) if leaf.state_sizes else None
             if self._checkpoints[i] is None:
-                d, d0_parts[i] = leaf.backward_seq(d, dparts[i], self._caches[i], record=record)
+                d, d0_parts[i] = _backward(leaf, self.path)(d, dparts[i], self._caches[i], record=record)
             else:
                 d, d0_parts[i] = self._backward_recomputed(i, d, dparts[i], record)
             if record is not None:
@@ -272,7 +297,8 @@ class TimeGraph:
 
 
 def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
-           mask: np.ndarray | None = None, *, recompute: bool | int | None = None) -> TimeGraph:
+           mask: np.ndarray | None = None, *, recompute: bool | int | None = None,
+           path: str = "fast") -> TimeGraph:
     """Run ``model`` over the sequence ``xs`` and record the time graph.
 
     Parameters
@@ -299,6 +325,12 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
         Static layers keep their caches (a ``Dropout`` mask is drawn once).
         Inspecting the states of a recomputed layer (``layer_states``,
         ``state_at``, ``nodes``) recomputes its whole sequence.
+    path : {"fast", "step"}, default "fast"
+        ``"fast"``: each layer runs its sequence kernel (``forward_seq``/
+        ``backward_seq``). ``"step"``: each layer runs its one-step
+        ``forward``/``backward`` once per time step (``forward_steps``/
+        ``backward_steps``), so a breakpoint in a cell's ``backward`` is hit;
+        slower, same gradients to rounding, same ``state_grad_norms``.
 
     Returns
     -------
@@ -325,6 +357,7 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     """
     if not isinstance(model, Layer):
         raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
+    path = _checks.choice(path, "path", PATHS)
     dtype = model.dtype
     if dtype is None:
         if not isinstance(xs, np.ndarray):
@@ -332,8 +365,12 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
         dtype = _checks.as_dtype(xs.dtype, "xs.dtype")
     _checks.array(xs, "xs", dtype=dtype)
     if xs.ndim < 3:
-        raise ValueError(f"xs: expected a time-major array (T, B, D), got shape {xs.shape}"
-                         + (" (add a time axis with xs[None] for a single step)" if xs.ndim == 2 else ""))
+        hint = ""
+        if xs.ndim == 2:
+            n, d = xs.shape
+            hint = (f": if it is one sequence of {n} steps, use xs[:, None] (shape ({n}, 1, {d})); "
+                    f"if it is one step of {n} sequences, use xs[None] (shape (1, {n}, {d}))")
+        raise ValueError(f"xs: expected a time-major array (T, B, D), got shape {xs.shape}{hint}")
     T, B = xs.shape[:2]
     if T < 1 or B < 1:
         raise ValueError(f"xs: expected at least one step and one sequence, got shape {xs.shape}")
@@ -355,15 +392,15 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     for (_, leaf), s in zip(leaves, parts):
         inputs.append(h)
         if k is None or not leaf.state_sizes:
-            h, s_T, cache = leaf.forward_seq(h, s, mask)
+            h, s_T, cache = _forward(leaf, path)(h, s, mask)
             checkpoints.append(None)
         else:
-            h, s_T, cache = _forward_checkpointed(leaf, h, s, mask, k, checkpoints)
+            h, s_T, cache = _forward_checkpointed(_forward(leaf, path), h, s, mask, k, checkpoints)
         outputs.append(h)
         caches.append(cache)
         finals.append(s_T)
     return TimeGraph(model, xs, state, mask, leaves, inputs, outputs, caches, finals,
-                     recompute=k, checkpoints=checkpoints)
+                     recompute=k, checkpoints=checkpoints, path=path)
 
 
 def _segment_length(recompute: Any, T: int, B: int, leaves: list[tuple[str, Layer]]) -> int | None:
@@ -386,16 +423,16 @@ def _segment_length(recompute: Any, T: int, B: int, leaves: list[tuple[str, Laye
     return -(-k // block) * block
 
 
-def _forward_checkpointed(leaf: Layer, xs: np.ndarray, state: State, mask: np.ndarray | None,
+def _forward_checkpointed(forward: Any, xs: np.ndarray, state: State, mask: np.ndarray | None,
                           k: int, checkpoints: list) -> tuple[np.ndarray, State, None]:
-    """Run a recurrent leaf segment by segment, keeping its state at every segment start."""
+    """Run a recurrent leaf's ``forward`` segment by segment, keeping its state at every segment start."""
     T = xs.shape[0]
     ys, saved = None, []
     state = map_state(np.copy, state)                            # the caller may reuse its arrays
     for s0 in range(0, T, k):
         s1 = min(s0 + k, T)
         saved.append(state)
-        y, state, _ = leaf.forward_seq(xs[s0:s1], state, None if mask is None else mask[s0:s1])
+        y, state, _ = forward(xs[s0:s1], state, None if mask is None else mask[s0:s1])
         if ys is None:
             ys = np.empty((T,) + y.shape[1:], dtype=y.dtype)
         ys[s0:s1] = y

@@ -77,7 +77,7 @@ def test_nonfinite_norm_names_the_parameter():
     grads["1.b"][0] = np.inf
     before = {n: g.copy() for n, g in grads.items()}
     for fn, arg in ((clip_grad_norm, 1.0), (clip_grad_value, 0.5)):
-        with pytest.raises(NonFiniteError, match=r"gradient of '1.W_hh' contains nan") as info:
+        with pytest.raises(NonFiniteError, match=r"gradient of '1.W_hh' holds nan at index \(1,\)") as info:
             fn(grads, arg)
         assert info.value.layer == "1" and info.value.parameter == "W_hh"
         for n in grads:  # left unchanged
@@ -99,9 +99,9 @@ def test_clip_grad_value():
 
 
 def test_validation_errors():
-    with pytest.raises(ValueError, match="max_norm: expected a finite number > 0, got 0"):
+    with pytest.raises(ValueError, match=r"max_norm: expected a number in \(0, inf\), got 0"):
         clip_grad_norm({"a": np.ones(2)}, 0)
-    with pytest.raises(TypeError, match="max_norm: expected a positive number"):
+    with pytest.raises(TypeError, match=r"max_norm: expected a number in \(0, inf\), got None"):
         clip_grad_norm({"a": np.ones(2)}, None)
     with pytest.raises(ValueError, match="limit: "):
         clip_grad_value({"a": np.ones(2)}, -1.0)

@@ -13,7 +13,8 @@ import pytest
 import rnnbp
 
 import rnnbp.conv
-from rnnbp.conv import Conv2D, Flatten, MaxPool2D
+from rnnbp.conv import Conv2D, MaxPool2D
+from rnnbp.layers import Flatten
 from rnnbp.layer import LAYER_TYPES
 
 EPS = 1e-6

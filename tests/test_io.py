@@ -61,7 +61,7 @@ def _mixed_cells(dtype):
 def _conv(dtype):
     conv = pytest.importorskip("rnnbp.conv")
     model = Sequential(conv.Conv2D(2, 3, 3, padding=1, dtype=dtype, seed=0), ReLU(),
-                       conv.MaxPool2D(2), conv.Flatten(), Linear(3 * 3 * 3, 2, dtype=dtype, seed=1))
+                       conv.MaxPool2D(2), rnnbp.Flatten(), Linear(3 * 3 * 3, 2, dtype=dtype, seed=1))
     return model, (T, B, 2, 6, 6)
 
 
