@@ -1,6 +1,12 @@
 """Losses that return their value and the gradient with respect to the outputs.
 
-Every loss is a function ``loss(outputs, targets, mask=None) -> (value, doutputs)``:
+One module for one idea, a loss that returns ``(value, gradient)`` with the
+same argument checks, masks and non-finite handling; it passes the usual
+~400 lines only because :func:`ctc` (its own section at the end) needs a
+forward-backward recursion, and splitting it off would scatter the shared
+checks. Its helpers are private to that section.
+
+Every per-position loss is a function ``loss(outputs, targets, mask=None) -> (value, doutputs)``:
 
 - ``outputs`` is ``(T, B, O)`` for a sequence, ``(B, O)`` for one step, or
   any ``(..., O)``: the last axis is the feature (class) axis, the leading
@@ -23,6 +29,11 @@ The value is accumulated in float64 whatever the dtype; the gradient is
 computed in the outputs' dtype. A non-finite value raises
 :class:`rnnbp.NonFiniteError` naming the loss and the first position (in
 C order) of a non-finite output: a NaN is never returned silently.
+
+:func:`ctc` scores a whole label sequence against a ``(T, B, C)`` sequence of
+logits, ``ctc(logits, labels, *, mask=None, ...) -> (value, dlogits)``, with
+PyTorch's ``CTCLoss`` reductions (its ``"mean"`` divides each sequence's loss
+by its label length); see its docstring.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ import numpy as np
 from ._checks import FLOAT_DTYPES
 from .errors import NonFiniteError
 
-__all__ = ["mse", "softmax_cross_entropy", "binary_cross_entropy"]
+__all__ = ["mse", "softmax_cross_entropy", "binary_cross_entropy", "ctc"]
 
 
 # -- argument checks -----------------------------------------------------------

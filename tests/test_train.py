@@ -7,6 +7,7 @@ import pytest
 
 import rnnbp
 from rnnbp.losses import mse, softmax_cross_entropy
+from rnnbp.schedules import StepLR
 
 
 def _sum_task(N=96, T=8, seed=0, dtype=np.float64):
@@ -101,7 +102,7 @@ def test_callback_can_stop_and_schedules_step():
     xs, ys = _sum_task(N=32)
     model = _model()
     opt = rnnbp.optim.SGD(model, lr=0.1)
-    sched = rnnbp.optim.StepLR(opt, step_size=1, gamma=0.5)
+    sched = StepLR(opt, step_size=1, gamma=0.5)
     hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, epochs=10, progress=False,
                      callbacks=[lambda e, h: sched.step(), lambda e, h: e == 2])
     assert hist.epochs == 3 and hist.stopped_early
