@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules.
+"""Optimizers: update a model's parameters in place from its gradients.
 
 An optimizer updates a model's ``params`` in place from its ``grads``::
 
@@ -21,44 +21,39 @@ L2 penalty against overfitting, added to the gradient as ``torch.optim``
 does: the update uses ``g + weight_decay * p`` in place of ``g`` (for Adam
 this is L2 regularisation, not AdamW's decoupled decay).
 
-Schedules (:class:`StepLR`, :class:`ExponentialLR`, :class:`CosineLR`) set
-``optimizer.lr`` from the base learning rate by PyTorch's closed-form
-formulas; call their ``step()`` once per epoch.
+Learning-rate schedules, which set ``optimizer.lr`` once per epoch, are in
+:mod:`rnnbp.schedules` (``StepLR``, ``ExponentialLR``, ``CosineLR``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ._checks import FLOAT_DTYPES, positive_int
+from ._checks import FLOAT_DTYPES, count, flag, number, positive_number
 from .layer import Layer
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad",
-           "StepLR", "ExponentialLR", "CosineLR"]
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad"]
+
+#: Names that moved to :mod:`rnnbp.schedules`: still found here, with a warning.
+_MOVED_TO_SCHEDULES = ("StepLR", "ExponentialLR", "CosineLR")
 
 
-def _number(value: Any, name: str, *, low: float = 0.0, low_open: bool = False,
-            high: float | None = None) -> float:
-    """Return ``value`` as a finite float in ``[low, high)`` (``(low, high)`` if ``low_open``)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a number, got {value!r}")
-    x = float(value)
-    ok = math.isfinite(x) and (x > low if low_open else x >= low) and (high is None or x < high)
-    if not ok:
-        interval = ("(" if low_open else "[") + f"{low:g}, " + ("inf)" if high is None else f"{high:g})")
-        raise ValueError(f"{name}: expected a finite number in {interval}, got {value!r}")
-    return x
+def __getattr__(name: str) -> Any:
+    # The schedules used to live here. Old code keeps running for now and is
+    # told where their one home is (a silent re-export would leave two ways
+    # to spell the same class).
+    if name in _MOVED_TO_SCHEDULES:
+        warnings.warn(f"rnnbp.optim.{name} has moved: use rnnbp.schedules.{name}",
+                      DeprecationWarning, stacklevel=2)
+        from . import schedules
 
-
-def _count(value: Any, name: str) -> int:
-    """Return ``value`` as an int >= 0."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
-    return int(value)
+        return getattr(schedules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _resolve(model_or_params: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -118,7 +113,7 @@ class Optimizer:
 
     def __init__(self, model_or_params: Any, lr: float) -> None:
         self.params, self.grads = _resolve(model_or_params)
-        self.lr = _number(lr, "lr", low_open=True)
+        self.lr = positive_number(lr, "lr")
         self.steps = 0
         self.state: dict[str, dict[str, np.ndarray]] = {
             name: {b: np.zeros_like(p) for b in self._buffers} for name, p in self.params.items()}
@@ -131,7 +126,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _number(value, "lr")
+        self._lr = number(value, "lr", low=0.0)
 
     def _tmp(self, name: str, i: int) -> np.ndarray:
         """Scratch array ``i`` for parameter ``name`` (reused across steps, not state)."""
@@ -202,7 +197,7 @@ class Optimizer:
                                      f"{a.shape}, got {src.shape}")
                 a[...] = src
         self.lr = state_dict["lr"]
-        self.steps = _count(state_dict["steps"], "state_dict['steps']")
+        self.steps = count(state_dict["steps"], "state_dict['steps']")
 
     def __repr__(self) -> str:
         hyper = "".join(f", {k}={v!r}" for k, v in self._hyper().items())
@@ -250,13 +245,11 @@ class SGD(Optimizer):
 
     def __init__(self, model_or_params: Any, lr: float, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
-        self.momentum = _number(momentum, "momentum", high=1.0)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov: expected a bool, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
+        self.momentum = number(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        self.nesterov = flag(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov: Nesterov momentum requires momentum > 0, got momentum=0")
-        self.nesterov = bool(nesterov)
-        self.weight_decay = _number(weight_decay, "weight_decay")
+        self.weight_decay = number(weight_decay, "weight_decay", low=0.0)
         self._buffers = ("momentum_buffer",) if self.momentum else ()
         super().__init__(model_or_params, lr)
 
@@ -319,9 +312,9 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0) -> None:
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
-        self.betas = (_number(betas[0], "betas[0]", high=1.0), _number(betas[1], "betas[1]", high=1.0))
-        self.eps = _number(eps, "eps", low_open=True)
-        self.weight_decay = _number(weight_decay, "weight_decay")
+        self.betas = (number(betas[0], "betas[0]", low=0.0, high=1.0, high_open=True), number(betas[1], "betas[1]", low=0.0, high=1.0, high_open=True))
+        self.eps = positive_number(eps, "eps")
+        self.weight_decay = number(weight_decay, "weight_decay", low=0.0)
         super().__init__(model_or_params, lr)
 
     def _hyper(self) -> dict[str, Any]:
@@ -385,10 +378,10 @@ class RMSprop(Optimizer):
 
     def __init__(self, model_or_params: Any, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
-        self.alpha = _number(alpha, "alpha", high=1.0)
-        self.eps = _number(eps, "eps", low_open=True)
-        self.momentum = _number(momentum, "momentum", high=1.0)
-        self.weight_decay = _number(weight_decay, "weight_decay")
+        self.alpha = number(alpha, "alpha", low=0.0, high=1.0, high_open=True)
+        self.eps = positive_number(eps, "eps")
+        self.momentum = number(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        self.weight_decay = number(weight_decay, "weight_decay", low=0.0)
         self._buffers = ("square_avg", "momentum_buffer") if self.momentum else ("square_avg",)
         super().__init__(model_or_params, lr)
 
@@ -449,8 +442,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, model_or_params: Any, lr: float = 1e-2, eps: float = 1e-10,
                  weight_decay: float = 0.0) -> None:
-        self.eps = _number(eps, "eps", low_open=True)
-        self.weight_decay = _number(weight_decay, "weight_decay")
+        self.eps = positive_number(eps, "eps")
+        self.weight_decay = number(weight_decay, "weight_decay", low=0.0)
         super().__init__(model_or_params, lr)
 
     def _hyper(self) -> dict[str, Any]:
@@ -466,146 +459,3 @@ class Adagrad(Optimizer):
         np.divide(d, s, out=s)
         s *= self.lr
         p -= s                                                 # p = p - lr d / (sqrt(G) + eps)
-
-
-# -- learning-rate schedules ----------------------------------------------------
-
-class _Schedule:
-    """Base class: sets ``optimizer.lr`` from ``base_lr`` by a closed form in the epoch."""
-
-    def __init__(self, optimizer: Optimizer) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer: expected an rnnbp.optim.Optimizer, got {type(optimizer).__name__}")
-        self.optimizer = optimizer
-        #: The learning rate at epoch 0 (the optimizer's ``lr`` when the schedule was made).
-        self.base_lr = optimizer.lr
-        #: Number of ``step()`` calls so far.
-        self.epoch = 0
-
-    def _lr_at(self, epoch: int) -> float:
-        raise NotImplementedError
-
-    @property
-    def lr(self) -> float:
-        """The learning rate of the current epoch."""
-        return self._lr_at(self.epoch)
-
-    def step(self) -> None:
-        """Advance one epoch and set ``optimizer.lr``; call once per epoch."""
-        self.epoch += 1
-        self.optimizer.lr = self._lr_at(self.epoch)
-
-    def state_dict(self) -> dict[str, Any]:
-        """``{"epoch": int, "base_lr": float}``."""
-        return {"epoch": self.epoch, "base_lr": self.base_lr}
-
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the epoch and base lr, and set ``optimizer.lr`` accordingly."""
-        self.base_lr = _number(state_dict["base_lr"], "state_dict['base_lr']", low_open=True)
-        self.epoch = _count(state_dict["epoch"], "state_dict['epoch']")
-        self.optimizer.lr = self._lr_at(self.epoch)
-
-
-class StepLR(_Schedule):
-    r"""Multiply the learning rate by ``gamma`` every ``step_size`` epochs.
-
-    ``lr(e) = base_lr * gamma ** (e // step_size)`` (PyTorch's ``StepLR``).
-
-    Parameters
-    ----------
-    optimizer : Optimizer
-    step_size : int
-        Epochs between decays, >= 1.
-    gamma : float, default 0.1
-        Decay factor, > 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from rnnbp.optim import SGD, StepLR
-    >>> opt = SGD(({"w": np.zeros(1)}, {"w": np.zeros(1)}), lr=1.0)
-    >>> sched = StepLR(opt, step_size=2, gamma=0.5)
-    >>> lrs = []
-    >>> for epoch in range(5):
-    ...     lrs.append(opt.lr); sched.step()
-    >>> lrs
-    [1.0, 1.0, 0.5, 0.5, 0.25]
-    """
-
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        super().__init__(optimizer)
-        self.step_size = positive_int(step_size, "step_size")
-        self.gamma = _number(gamma, "gamma", low_open=True)
-
-    def _lr_at(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
-
-
-class ExponentialLR(_Schedule):
-    r"""Multiply the learning rate by ``gamma`` every epoch.
-
-    ``lr(e) = base_lr * gamma ** e`` (PyTorch's ``ExponentialLR``).
-
-    Parameters
-    ----------
-    optimizer : Optimizer
-    gamma : float
-        Decay factor, > 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from rnnbp.optim import SGD, ExponentialLR
-    >>> opt = SGD(({"w": np.zeros(1)}, {"w": np.zeros(1)}), lr=1.0)
-    >>> sched = ExponentialLR(opt, gamma=0.5)
-    >>> sched.step(); sched.step(); opt.lr
-    0.25
-    """
-
-    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        super().__init__(optimizer)
-        self.gamma = _number(gamma, "gamma", low_open=True)
-
-    def _lr_at(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** epoch
-
-
-class CosineLR(_Schedule):
-    r"""Cosine annealing from ``base_lr`` to ``eta_min`` over ``T_max`` epochs.
-
-    .. math::
-
-        \eta(e) = \eta_{min} + (\eta_{base} - \eta_{min})
-                  \frac{1 + \cos(\pi e / T_{max})}{2}
-
-    (PyTorch's ``CosineAnnealingLR``, without restarts). As in PyTorch, the
-    curve is periodic: stepping past ``T_max`` follows the cosine back up,
-    so set ``T_max`` to the number of epochs.
-
-    Parameters
-    ----------
-    optimizer : Optimizer
-    T_max : int
-        Epochs of the half period, >= 1.
-    eta_min : float, default 0
-        Final learning rate, >= 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from rnnbp.optim import SGD, CosineLR
-    >>> opt = SGD(({"w": np.zeros(1)}, {"w": np.zeros(1)}), lr=1.0)
-    >>> sched = CosineLR(opt, T_max=2)
-    >>> sched.step(); round(opt.lr, 12)
-    0.5
-    >>> sched.step(); opt.lr
-    0.0
-    """
-
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        super().__init__(optimizer)
-        self.T_max = positive_int(T_max, "T_max")
-        self.eta_min = _number(eta_min, "eta_min")
-
-    def _lr_at(self, epoch: int) -> float:
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2

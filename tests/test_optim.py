@@ -1,4 +1,4 @@
-"""Tests of rnnbp.optim: hand-computed steps, PyTorch trajectories, schedules, contracts."""
+"""Tests of rnnbp.optim and rnnbp.schedules: hand-computed steps, PyTorch trajectories, schedules, contracts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import rnnbp.optim
+import rnnbp.schedules
 from rnnbp.layer import Layer
-from rnnbp.optim import SGD, Adagrad, Adam, CosineLR, ExponentialLR, RMSprop, StepLR
+from rnnbp.optim import SGD, Adagrad, Adam, RMSprop
+from rnnbp.schedules import CosineLR, ExponentialLR, StepLR
 
 
 class _Toy(Layer):
@@ -185,13 +187,13 @@ def test_pair_of_dicts_and_state_dict_roundtrip():
 
 def test_validation_errors():
     model = _Toy()
-    with pytest.raises(ValueError, match=r"lr: expected a finite number in \(0, inf\), got 0"):
+    with pytest.raises(ValueError, match=r"lr: expected a number in \(0, inf\), got 0"):
         SGD(model, lr=0)
     with pytest.raises(ValueError, match="lr: .*got nan"):
         Adam(model, lr=float("nan"))
-    with pytest.raises(TypeError, match="lr: expected a number, got '0.1'"):
+    with pytest.raises(TypeError, match=r"lr: expected a number in \(0, inf\), got '0.1' \(str\)"):
         SGD(model, lr="0.1")
-    with pytest.raises(ValueError, match=r"momentum: expected a finite number in \[0, 1\), got -0.1"):
+    with pytest.raises(ValueError, match=r"momentum: expected a number in \[0, 1\), got -0.1"):
         SGD(model, lr=0.1, momentum=-0.1)
     with pytest.raises(ValueError, match="nesterov: Nesterov momentum requires momentum > 0"):
         SGD(model, lr=0.1, nesterov=True)
@@ -245,8 +247,66 @@ def test_schedules_by_hand():
     assert cos[4] == 0.5 and cos[8] == 2.0  # periodic past T_max, as in PyTorch
 
 
-def test_doctests():
-    failures, _ = doctest.testmod(rnnbp.optim)
+def test_validation_errors_name_the_argument_and_what_came():
+    """The shared validators' messages: argument, expected interval or type, what arrived."""
+    model = _Toy()
+    with pytest.raises(TypeError, match=r"momentum: expected a number in \[0, 1\), got True \(bool\)"):
+        SGD(model, lr=0.1, momentum=True)
+    with pytest.raises(TypeError, match=r"nesterov: expected True or False, got 1 \(int\)"):
+        SGD(model, lr=0.1, momentum=0.9, nesterov=1)
+    with pytest.raises(ValueError, match=r"weight_decay: expected a finite number in \[0, inf\), got inf"):
+        Adam(model, weight_decay=float("inf"))
+    with pytest.raises(ValueError, match=r"eps: expected a number in \(0, inf\), got -1e-08"):
+        RMSprop(model, eps=-1e-8)
+    opt = SGD(model, lr=0.1)
+    with pytest.raises(ValueError, match=r"lr: expected a number in \[0, inf\), got -0.5"):
+        opt.lr = -0.5
+    saved = opt.state_dict()
+    with pytest.raises(TypeError, match=r"state_dict\['steps'\]: expected an integer >= 0, got 1.5 \(float\)"):
+        opt.load_state_dict({**saved, "steps": 1.5})
+    with pytest.raises(ValueError, match=r"state_dict\['steps'\]: expected an integer >= 0, got -1"):
+        opt.load_state_dict({**saved, "steps": -1})
+    sched = ExponentialLR(opt, gamma=0.5)
+    with pytest.raises(ValueError, match=r"state_dict\['base_lr'\]: expected a number in \(0, inf\), got 0"):
+        sched.load_state_dict({"epoch": 1, "base_lr": 0})
+    with pytest.raises(TypeError, match=r"state_dict\['epoch'\]: expected an integer >= 0, got '2' \(str\)"):
+        sched.load_state_dict({"epoch": "2", "base_lr": 1.0})
+    with pytest.raises(ValueError, match=r"eta_min: expected a number in \[0, inf\), got -0.1"):
+        CosineLR(opt, T_max=3, eta_min=-0.1)
+
+
+def test_schedule_state_dict_roundtrip():
+    opt = SGD(({"w": np.zeros(1)}, {"w": np.zeros(1)}), lr=2.0)
+    sched = StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(5):
+        sched.step()
+    saved = sched.state_dict()
+    assert saved == {"epoch": 5, "base_lr": 2.0}
+    other_opt = SGD(({"w": np.zeros(1)}, {"w": np.zeros(1)}), lr=7.0)
+    other = StepLR(other_opt, step_size=2, gamma=0.5)
+    other.load_state_dict(saved)
+    assert other.epoch == 5 and other.base_lr == 2.0 and other_opt.lr == opt.lr == 0.5
+
+
+@pytest.mark.parametrize("name", ["StepLR", "ExponentialLR", "CosineLR"])
+def test_schedules_from_optim_warn_and_point_to_schedules(name):
+    """The old spelling still works, but only with a DeprecationWarning naming the new home."""
+    with pytest.warns(DeprecationWarning, match=rf"rnnbp.optim.{name} has moved: use rnnbp.schedules.{name}"):
+        cls = getattr(rnnbp.optim, name)
+    assert cls is getattr(rnnbp.schedules, name)
+    with pytest.warns(DeprecationWarning, match="rnnbp.schedules"):
+        exec(f"from rnnbp.optim import {name}", {})
+    assert name not in rnnbp.optim.__all__ and name in rnnbp.schedules.__all__
+
+
+def test_optim_still_raises_attribute_error_for_unknown_names():
+    with pytest.raises(AttributeError, match="module 'rnnbp.optim' has no attribute 'Nadam'"):
+        rnnbp.optim.Nadam  # noqa: B018
+
+
+@pytest.mark.parametrize("module", [rnnbp.optim, rnnbp.schedules])
+def test_doctests(module):
+    failures, _ = doctest.testmod(module)
     assert failures == 0
 
 
