@@ -1,0 +1,46 @@
+"""Synthetic sequence tasks from the recurrent-network literature, by family.
+
+- :mod:`~tasks.sequences.adding`: the adding problem;
+- :mod:`~tasks.sequences.memory`: temporal order, copy (delayed recall),
+  delayed class (accuracy versus lag);
+- :mod:`~tasks.sequences.grammars`: the (embedded) Reber grammar, temporal XOR;
+- :mod:`~tasks.sequences.series`: sine mixtures, Mackey–Glass windows;
+- :mod:`~tasks.sequences.data`: the :class:`SequenceData` container and
+  :func:`one_hot`.
+
+Every name is importable from ``tasks.sequences`` itself
+(``from tasks.sequences import adding_problem``).
+
+Every generator is deterministic given ``seed`` (an ``int`` or a
+``numpy.random.Generator``; numpy's global state is never touched) and
+returns time-major arrays in a :class:`SequenceData`:
+
+- ``xs``: ``(T, N, D)`` float inputs (``dtype`` float64 by default, float32
+  allowed), zero on padding;
+- ``ys``: the targets. With ``target_at == "last"`` there is one target per
+  sequence, ``(N, K)`` float or ``(N,)`` int64 class labels, belonging to the
+  output at the last real step ``lengths - 1``. With ``target_at == "every"``
+  there is one per step, ``(T, N, K)`` float or ``(T, N)`` int64 labels;
+- ``mask``: ``(T, N)`` bool, True where an output is scored (the loss mask):
+  for ``"last"`` exactly the step ``lengths[n] - 1`` of each column;
+- ``lengths``: ``(N,)`` int64 real steps per sequence (``T`` unless padded);
+  ``data.valid`` is the ``(T, N)`` input-validity mask that an unroller's
+  ``mask=`` expects.
+"""
+
+from .adding import adding_baseline_mse, adding_problem
+from .data import SequenceData, one_hot
+# The argument helpers that tasks.ocr and tasks.text share with the generators.
+from .data import _dtype, _positive, _rng  # noqa: F401
+from .grammars import (REBER_SYMBOLS, ReberData, reber_accepts, reber_correct, reber_next_symbols,
+                       reber_sequences, reber_strings, temporal_xor)
+from .memory import TEMPORAL_ORDER_SYMBOLS, copy_task, delayed_class, temporal_order
+from .series import mackey_glass, mackey_glass_sequences, series_windows, sine_mixture
+
+__all__ = [
+    "SequenceData", "ReberData", "one_hot",
+    "adding_problem", "adding_baseline_mse", "temporal_order", "copy_task",
+    "REBER_SYMBOLS", "reber_strings", "reber_accepts", "reber_next_symbols",
+    "reber_sequences", "reber_correct", "temporal_xor", "sine_mixture",
+    "mackey_glass", "series_windows", "mackey_glass_sequences", "delayed_class",
+]
