@@ -488,7 +488,8 @@ def executor(jobs: int = 1, scheduler: str | None = None, threads: int = 1) -> I
             where = f"Dask scheduler {scheduler}"
         workers = client.scheduler_info()["workers"]
         slots = sum(w.get("nthreads", 1) for w in workers.values())
-        seen = {str(v.get("threadpoolctl", v.get("OPENBLAS_NUM_THREADS"))) for v in client.run(blas_info).values()}
+        seen = {",".join(map(str, v["threadpoolctl"])) if "threadpoolctl" in v else str(v["OPENBLAS_NUM_THREADS"])
+                for v in client.run(blas_info).values()}
         blas_seen = "/".join(sorted(seen))
         yield (client.get_executor(pure=False),
                f"{where}: {len(workers)} workers, {slots} task slots, BLAS threads per worker {blas_seen}")

@@ -23,7 +23,6 @@ part of the criterion): how well the solution generalises.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import rnnbp
 from rnnbp.losses import softmax_cross_entropy
 
 from ..sequences import ReberData, reber_correct, reber_sequences
+from ..sweep import Sweep, Trial
 
 SUMMARY = "LSTM vs Elman on the embedded Reber grammar over 10 seeds: share solved and sequences needed"
 
@@ -123,7 +123,11 @@ def score(model: rnnbp.Layer, data: ReberData) -> tuple[float, float]:
 
 
 def run_trial(spec: dict[str, Any], cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    """One trial: train until the criterion holds on test and training set, or the cap."""
+    """One trial: train until the criterion holds on test and training set, or the cap.
+
+    A module-level function of its arguments alone (its own ``seed``), so
+    trials can run in any order, in any process (``tasks.sweep``).
+    """
     dt = np.dtype(cfg["dtype"])
     train, test = make_sets(cfg["n_train"], cfg["n_test"], seed, dt)
     model = build_model(spec["cell"], spec["hidden"], seed + 7, dt, spec.get("init_scale"))
@@ -131,7 +135,6 @@ def run_trial(spec: dict[str, Any], cfg: dict[str, Any], seed: int) -> dict[str,
            else rnnbp.optim.Adam(model, lr=spec["lr"]))
     data = (train.xs, train.ys, train.valid)
     seen, solved_at, curve = 0, None, []
-    start = time.perf_counter()
     rng = np.random.default_rng(seed + 11)
     while seen < cfg["cap"]:
         # draw the next exemplars at random from the training set
@@ -153,7 +156,7 @@ def run_trial(spec: dict[str, Any], cfg: dict[str, Any], seed: int) -> dict[str,
             "fresh_strings_correct": fresh_strings, "fresh_steps_correct": fresh_steps,
             "curve": {"seen": [c[0] for c in curve], "test_strings_correct": [c[1] for c in curve],
                       "test_steps_correct": [c[2] for c in curve]},
-            "parameters": model.num_params, "seconds": round(time.perf_counter() - start, 2)}
+            "parameters": model.num_params}
 
 
 def _fresh(n: int, seed: int, dtype: Any) -> ReberData:
@@ -207,19 +210,25 @@ def figure(results: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]):
     return fig
 
 
-def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
-    """Run every trial of every model, write ``reber.png``, return the metrics."""
+def make_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
+    """Every (model, trial) of the sweep, each with its own seed."""
+    return [Trial(f"{name}/trial={k}", run_trial, {"spec": m, "cfg": cfg, "seed": seed * 10_000 + 100 * k})
+            for name, m in cfg["models"].items() for k in range(cfg["trials"])]
+
+
+def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[str, Any]:
+    """Run every trial of every model (through ``sweep``), write ``reber.png``, return the metrics."""
     cfg = QUICK if quick else FULL
-    results: dict[str, list[dict[str, Any]]] = {}
-    for i, (name, m) in enumerate(cfg["models"].items()):
-        results[name] = []
-        for k in range(cfg["trials"]):
-            r = run_trial(m, cfg, seed=seed * 10_000 + 100 * k)
-            results[name].append(r)
-            status = f"solved after {r['sequences']:,} sequences" if r["solved"] else \
-                f"not solved within {r['sequences']:,} (test strings correct {r['test_strings_correct']:.2f})"
-            print(f"{name} trial {k + 1}/{cfg['trials']}: {status}; fresh strings correct "
-                  f"{r['fresh_strings_correct']:.3f} ({r['seconds']} s)", flush=True)
+    todo = make_trials(cfg, seed)
+    done = (sweep or Sweep()).run(todo, desc="reber trials")
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in cfg["models"]}
+    for t, r in zip(todo, done):
+        name, k = t.key.split("/")[0], len(results[t.key.split("/")[0]])
+        results[name].append(r)
+        status = f"solved after {r['sequences']:,} sequences" if r["solved"] else \
+            f"not solved within {r['sequences']:,} (test strings correct {r['test_strings_correct']:.2f})"
+        print(f"{name} trial {k + 1}/{cfg['trials']}: {status}; fresh strings correct "
+              f"{r['fresh_strings_correct']:.3f}", flush=True)
     fig = figure(results, cfg)
     fig.savefig(out / "reber.png", dpi=110)
     summary = {}
