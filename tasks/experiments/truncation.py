@@ -42,6 +42,7 @@ from rnnbp.losses import softmax_cross_entropy
 
 from .. import figures
 from ..sequences import delayed_class
+from ..sweep import Sweep, Trial
 
 SUMMARY = "Truncated BPTT(k1, k2) on a known lag: accuracy and gradient bias (cosine, norm ratio) versus k2"
 
@@ -142,29 +143,53 @@ def _train(cfg: dict[str, Any], k2: int, seed: int, train, test,
     return accs, saved
 
 
-def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
-    """Train for every k2 and seed, measure the gradient bias; write ``accuracy.png`` and ``gradient_bias.png``."""
+def _data(cfg: dict[str, Any], seed: int):
+    """The training and test sets every trial shares (made from ``seed``, so each worker makes its own)."""
+    kw = {"n_classes": cfg["n_classes"], "length": cfg["T"]}
+    return (delayed_class(cfg["n_train"], cfg["lag"], seed=seed, **kw),
+            delayed_class(cfg["n_test"], cfg["lag"], seed=seed + 1, **kw))
+
+
+def train_trial(cfg: dict[str, Any], k2: int, seed: int, data_seed: int,
+                snapshots: tuple[int, ...] = ()) -> dict[str, Any]:
+    """One trial of part 1 (a ``tasks.sweep.Trial``): test accuracy per epoch, parameters after ``snapshots`` epochs."""
+    train, test = _data(cfg, data_seed)
+    accs, saved = _train(cfg, k2, seed, train, test, snapshots=tuple(snapshots))
+    return {"accuracy": accs, "snapshots": {str(e): {k: p.tolist() for k, p in ps.items()}
+                                            for e, ps in saved.items()}}
+
+
+def make_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
+    """Every (k2, seed) of part 1; the full-BPTT run of the first seed keeps parameter snapshots for part 2."""
+    return [Trial(f"k2={k2}/seed={r}", train_trial,
+                  {"cfg": cfg, "k2": k2, "seed": seed + 100 * r, "data_seed": seed,
+                   "snapshots": [0, 1, cfg["epochs"]] if (k2 == cfg["T"] and r == 0) else []})
+            for k2 in cfg["k2"] for r in range(cfg["seeds"])]
+
+
+def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[str, Any]:
+    """Train for every k2 and seed (through ``sweep``), measure the gradient bias; write ``accuracy.png`` and ``gradient_bias.png``."""
     cfg = QUICK if quick else FULL
     T, k1, lag = cfg["T"], cfg["k1"], cfg["lag"]
     if T % k1:
         raise ValueError(f"config: T = {T} must be a multiple of k1 = {k1}")
-    kw = {"n_classes": cfg["n_classes"], "length": T}
-    train = delayed_class(cfg["n_train"], lag, seed=seed, **kw)
-    test = delayed_class(cfg["n_test"], lag, seed=seed + 1, **kw)
+    train, test = _data(cfg, seed)
     chance = 1.0 / cfg["n_classes"]
 
     # 1. accuracy versus k2
+    todo = make_trials(cfg, seed)
+    done = dict(zip((t.key for t in todo), (sweep or Sweep()).run(todo, desc="truncation trials")))
     acc = np.empty((len(cfg["k2"]), cfg["seeds"]))
     curves: dict[str, list[list[float]]] = {}
     snapshots: dict[int, dict[str, np.ndarray]] = {}
     for i, k2 in enumerate(cfg["k2"]):
         curves[str(k2)] = []
         for r in range(cfg["seeds"]):
-            want = (0, 1, cfg["epochs"]) if (k2 == T and r == 0) else ()
-            accs, saved = _train(cfg, k2, seed + 100 * r, train, test, snapshots=want)
-            acc[i, r] = accs[-1]
-            curves[str(k2)].append(accs)
-            snapshots.update(saved)
+            result = done[f"k2={k2}/seed={r}"]
+            acc[i, r] = result["accuracy"][-1]
+            curves[str(k2)].append(result["accuracy"])
+            snapshots.update({int(e): {k: np.asarray(p) for k, p in ps.items()}
+                              for e, ps in result["snapshots"].items()})
         print(f"BPTT({min(k1, k2)}, {k2}): test accuracy {np.round(acc[i], 3).tolist()} "
               f"(lag {lag}, chance {chance:.2f})")
     reach = np.asarray(cfg["k2"]) >= lag + 1
