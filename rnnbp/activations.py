@@ -1,4 +1,4 @@
-"""The elementwise activations, one home: f, f' from the output, and sup |f'|.
+"""The elementwise activations, one home: ``f``, ``f'`` from the output, and ``sup |f'|``.
 
 Every user -- the cells, the static activation layers, ``FixedPoint``,
 ``RTRL`` and the gradient monitors -- reads the same three facts here:

@@ -7,7 +7,7 @@ allow_pickle=False)``. It holds one ``.npy`` member per trainable array,
 named by its qualified name in ``model.params`` (``"0.W_ih.npy"``), and one
 reserved member, ``"__rnnbp__.npy"``: a 1-d ``uint8`` array of UTF-8 JSON,
 
-.. code-block:: json
+.. code-block:: text
 
     {"format": "rnnbp", "version": 1, "rnnbp_version": "0.1.0",
      "dtype": "float64",

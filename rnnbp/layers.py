@@ -341,7 +341,7 @@ class Sequential(Layer):
     T steps, then the next), which is exact for stacks without feedback and
     keeps every layer on its fast path: the unroller is the one place that
     loops over a stack's layers in time. (``forward_seq`` on a stack is the
-    generic step loop of :class:`Layer`, correct but step-major.)
+    generic step loop of :class:`~rnnbp.Layer`, correct but step-major.)
 
     Examples
     --------
