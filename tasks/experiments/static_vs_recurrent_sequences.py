@@ -21,7 +21,6 @@ stopping on validation loss; accuracy is measured on a separate test set.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import rnnbp
 from rnnbp.losses import softmax_cross_entropy
 
 from ..sequences import delayed_class
+from ..sweep import Sweep, Trial
 
 SUMMARY = "time-delay MLP (window w) vs Elman/LSTM/GRU by BPTT: accuracy versus dependency lag"
 
@@ -125,44 +125,59 @@ def accuracy_figure(lags: list[int], trials: dict[str, list[list[float]]], windo
     return fig
 
 
-def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
-    """Train every model at every lag and seed, write ``accuracy_vs_lag.png``, return the metrics."""
-    cfg = QUICK if quick else FULL
+def fit_trial(name: str, lag: int, trial: int, base: int, cfg: dict[str, Any]) -> dict[str, Any]:
+    """One model at one lag and seed (a ``tasks.sweep.Trial``): train with early stopping, test.
+
+    ``base`` seeds the data (``base + 1..3``), the model (``base + 10 i``) and
+    the batch order (``base + i``), ``i`` the model's index in ``MODELS``.
+    """
     dt = np.dtype(cfg["dtype"])
     C, w = cfg["n_classes"], cfg["window"]
     D = C + cfg["n_distractors"]
+    T = lag + cfg["pad"]
+    i = MODELS.index(name)
+    make = lambda n, s: delayed_class(n, lag, n_classes=C, n_distractors=cfg["n_distractors"],
+                                      length=T, seed=s, dtype=dt)
+    train, val, test = make(cfg["n_train"], base + 1), make(cfg["n_val"], base + 2), make(cfg["n_test"], base + 3)
+    stop = lambda epoch, hist: bool(hist.val_metric) and hist.val_metric[-1] >= TARGET_ACCURACY
+    model = build_model(name, D, C, cfg, seed=base + 10 * i)
+    hist = rnnbp.fit(model, _views(name, train, w), loss=softmax_cross_entropy,
+                     optimizer=rnnbp.optim.Adam(model, lr=cfg["lr"][name]),
+                     epochs=cfg["epochs"], batch_size=cfg["batch_size"], clip=cfg["clip"],
+                     target="last", metric=rnnbp.accuracy, validation=_views(name, val, w),
+                     patience=cfg["patience"], callbacks=[stop], seed=base + i, progress=False)
+    test_loss, test_acc = rnnbp.evaluate(model, _views(name, test, w), softmax_cross_entropy,
+                                         metric=rnnbp.accuracy, target="last")
+    return {"lag": lag, "T": T, "trial": trial, "test_accuracy": test_acc, "test_loss": test_loss,
+            "epochs": hist.epochs, "best_epoch": hist.best_epoch, "parameters": model.num_params}
+
+
+def make_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
+    """Every (lag, seed, model), each with its own seeds."""
+    return [Trial(f"lag={lag}/seed={k}/{name}", fit_trial,
+                  {"name": name, "lag": lag, "trial": k, "base": seed * 1_000_000 + 1000 * j + 100 * k, "cfg": cfg})
+            for j, lag in enumerate(cfg["lags"]) for k in range(cfg["seeds"]) for name in MODELS]
+
+
+def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[str, Any]:
+    """Train every model at every lag and seed (through ``sweep``), write ``accuracy_vs_lag.png``, return the metrics."""
+    cfg = QUICK if quick else FULL
+    C, w = cfg["n_classes"], cfg["window"]
+    todo = make_trials(cfg, seed)
+    done = dict(zip((t.key for t in todo), (sweep or Sweep()).run(todo, desc="lag x seed x model trials")))
     trials: dict[str, list[list[float]]] = {m: [] for m in MODELS}
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in MODELS}
-    stop = lambda epoch, hist: bool(hist.val_metric) and hist.val_metric[-1] >= TARGET_ACCURACY
-    start_all = time.perf_counter()
-    for j, lag in enumerate(cfg["lags"]):
-        T = lag + cfg["pad"]
+    for lag in cfg["lags"]:
         for name in MODELS:
             trials[name].append([])
         for k in range(cfg["seeds"]):
-            base = seed * 1_000_000 + 1000 * j + 100 * k
-            make = lambda n, s: delayed_class(n, lag, n_classes=C, n_distractors=cfg["n_distractors"],
-                                              length=T, seed=s, dtype=dt)
-            train, val, test = make(cfg["n_train"], base + 1), make(cfg["n_val"], base + 2), make(cfg["n_test"], base + 3)
             line = []
-            for i, name in enumerate(MODELS):
-                model = build_model(name, D, C, cfg, seed=base + 10 * i)
-                start = time.perf_counter()
-                hist = rnnbp.fit(model, _views(name, train, w), loss=softmax_cross_entropy,
-                                 optimizer=rnnbp.optim.Adam(model, lr=cfg["lr"][name]),
-                                 epochs=cfg["epochs"], batch_size=cfg["batch_size"], clip=cfg["clip"],
-                                 target="last", metric=rnnbp.accuracy, validation=_views(name, val, w),
-                                 patience=cfg["patience"], callbacks=[stop], seed=base + i, progress=False)
-                test_loss, test_acc = rnnbp.evaluate(model, _views(name, test, w), softmax_cross_entropy,
-                                                     metric=rnnbp.accuracy, target="last")
-                trials[name][-1].append(test_acc)
-                runs[name].append({"lag": lag, "T": T, "trial": k, "test_accuracy": test_acc,
-                                   "test_loss": test_loss, "epochs": hist.epochs,
-                                   "best_epoch": hist.best_epoch, "parameters": model.num_params,
-                                   "seconds": round(time.perf_counter() - start, 2)})
-                line.append(f"{name} {test_acc:.3f} ({hist.epochs} ep)")
-            print(f"lag {lag:>3d} (T = {T:>3d}) seed {k}: " + ", ".join(line)
-                  + f"  [{time.perf_counter() - start_all:.0f} s]", flush=True)
+            for name in MODELS:
+                r = done[f"lag={lag}/seed={k}/{name}"]
+                trials[name][-1].append(r["test_accuracy"])
+                runs[name].append(r)
+                line.append(f"{name} {r['test_accuracy']:.3f} ({r['epochs']} ep)")
+            print(f"lag {lag:>3d} (T = {lag + cfg['pad']:>3d}) seed {k}: " + ", ".join(line), flush=True)
     chance = 1.0 / C
     fig = accuracy_figure(cfg["lags"], trials, w, chance)
     fig.savefig(out / "accuracy_vs_lag.png", dpi=110)
