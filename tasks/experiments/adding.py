@@ -27,6 +27,7 @@ import rnnbp
 from rnnbp.losses import mse
 
 from ..sequences import adding_baseline_mse, adding_problem
+from ..sweep import Sweep, Trial
 
 SUMMARY = "Elman-tanh vs IRNN vs LSTM on the adding problem at T=100 and 200, against the trivial baseline"
 
@@ -143,26 +144,42 @@ def learning_curves_figure(results: dict[int, dict[str, dict[str, Any]]], baseli
     return fig
 
 
-def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
-    """Train every model at every length, write ``learning_curves.png``, return the metrics."""
-    cfg = QUICK if quick else FULL
+def train_trial(name: str, T: int, test_seed: int, model_seed: int, train_seed: int,
+                cfg: dict[str, Any]) -> dict[str, Any]:
+    """One model at one length (a ``tasks.sweep.Trial``): online training, test MSE curve."""
     dtype = np.dtype(cfg["dtype"])
+    m = cfg["models"][name]
+    test = adding_problem(cfg["n_test"], T, seed=test_seed, dtype=dtype)
+    model = build_model(m["cell"], m["hidden"], model_seed, dtype)
+    print(f"{name} (H={m['hidden']}, {model.num_params} parameters), T = {T}, "
+          f"budget {cfg['sequences'][T]} sequences", flush=True)
+    r = train_online(model, T=T, lr=m["lr"], budget=cfg["sequences"][T], batch_size=cfg["batch_size"],
+                     eval_every=cfg["eval_every"], test=test, clip=cfg["clip"], seed=train_seed, label=name)
+    r.pop("seconds")                   # a timing, not a result: the sweep keeps it with the run facts
+    r["parameters"] = model.num_params
+    return r
+
+
+def make_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
+    """Every (length, model), each with its own seeds."""
+    return [Trial(f"T={T}/{name}", train_trial,
+                  {"name": name, "T": T, "test_seed": seed + 1000 + j, "model_seed": seed + 10 * i,
+                   "train_seed": seed * 1000 + 100 * j + i, "cfg": cfg})
+            for j, T in enumerate(cfg["lengths"]) for i, name in enumerate(cfg["models"])]
+
+
+def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[str, Any]:
+    """Train every model at every length (through ``sweep``), write ``learning_curves.png``, return the metrics."""
+    cfg = QUICK if quick else FULL
     baseline = adding_baseline_mse()
-    results: dict[int, dict[str, dict[str, Any]]] = {}
-    for j, T in enumerate(cfg["lengths"]):
-        test = adding_problem(cfg["n_test"], T, seed=seed + 1000 + j, dtype=dtype)
-        results[T] = {}
-        for i, (name, m) in enumerate(cfg["models"].items()):
-            model = build_model(m["cell"], m["hidden"], seed + 10 * i, dtype)
-            print(f"{name} (H={m['hidden']}, {model.num_params} parameters), T = {T}, "
-                  f"budget {cfg['sequences'][T]} sequences", flush=True)
-            r = train_online(model, T=T, lr=m["lr"], budget=cfg["sequences"][T],
-                             batch_size=cfg["batch_size"], eval_every=cfg["eval_every"], test=test,
-                             clip=cfg["clip"], seed=seed * 1000 + 100 * j + i, label=name)
-            r["parameters"] = model.num_params
-            results[T][name] = r
-            print(f"{name} T={T}: final test MSE {r['final_test_mse']:.4g}, best {r['best_test_mse']:.4g}, "
-                  f"solved at {r['sequences_to_solve']} ({r['seconds']} s)", flush=True)
+    todo = make_trials(cfg, seed)
+    done = (sweep or Sweep()).run(todo, desc="length x model trials")
+    results: dict[int, dict[str, dict[str, Any]]] = {T: {} for T in cfg["lengths"]}
+    for t, r in zip(todo, done):
+        name, T = t.kwargs["name"], t.kwargs["T"]
+        results[T][name] = r
+        print(f"{name} T={T}: final test MSE {r['final_test_mse']:.4g}, best {r['best_test_mse']:.4g}, "
+              f"solved at {r['sequences_to_solve']}", flush=True)
     fig = learning_curves_figure(results, baseline)
     fig.savefig(out / "learning_curves.png", dpi=110)
     config = {k: v for k, v in cfg.items() if k != "sequences"}
