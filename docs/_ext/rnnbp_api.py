@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pkgutil
+import re
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from docutils import nodes
+from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -152,7 +154,12 @@ def _summary(obj) -> str:
     if not isinstance(obj, types.ModuleType) and _kind(obj) == "data":
         return ""                   # a constant's docstring is its type's
     first = doc.strip().split("\n\n")[0].replace("\n", " ")
-    return first.split(". ")[0].rstrip(".") + "." if first else ""
+    first = first.split(". ")[0].rstrip(".") + "." if first else ""
+    # Shown out of its module's context: roles become literals (a relative
+    # ``:func:`fit``` would not resolve here) and a bare ``|`` stays text.
+    first = re.sub(r":[\w:]+:`~?([^`<]*?)(?: <[^>]*>)?`", r"``\1``", first)
+    parts = re.split(r"(``.*?``)", first)
+    return "".join(p if p.startswith("``") else p.replace("|", "\\|") for p in parts)
 
 
 def _table(rows) -> list[str]:
@@ -237,9 +244,16 @@ class AliasDirective(SphinxDirective):
         if documented is None:
             logger.warning("rnnbp-alias: %s is not documented", home, location=self.get_location())
             return []
+        # The object and its members (``rnnbp.TruncatedBPTT.step``), already
+        # noted by the autodoc directive just above.
+        members = [(name[len(home):], obj) for name, obj in list(domain.objects.items())
+                   if name.startswith(home + ".") and obj.docname == self.env.docname]
         for alias in aliases:
             domain.note_object(alias, documented.objtype, documented.node_id, aliased=True,
                                location=self.get_location())
+            for suffix, obj in members:
+                domain.note_object(alias + suffix, obj.objtype, obj.node_id, aliased=True,
+                                   location=self.get_location())
         return []
 
 
@@ -258,9 +272,37 @@ def check_reference(app, env, node, contnode):
     return None
 
 
+def link_files_outside_the_docs(app, doctree):
+    """Make a guide's link to a Markdown file outside ``docs/`` a download.
+
+    The guides are written to read on GitHub too, so they link the committed
+    records (``../experiments/benchmark/table.md``) by relative path. MyST
+    takes any ``.md`` link for a page of the site; a file outside the source
+    directory becomes a downloadable copy instead of a broken page link.
+    """
+    srcdir = Path(app.srcdir).resolve()
+    here = Path(app.env.doc2path(app.env.docname)).parent
+    for node in list(doctree.findall(addnodes.pending_xref)):
+        if node.get("refdomain") != "doc" or "myst" not in node.get("classes", []) + [node.get("reftype")]:
+            continue
+        target = node.get("reftarget", "")
+        if target in app.env.found_docs:
+            continue
+        for suffix in app.config.source_suffix:
+            path = Path(target + suffix)
+            if path.is_absolute() and path.is_file() and srcdir not in path.resolve().parents:
+                download = addnodes.download_reference(
+                    "", "", *node.children, refdoc=app.env.docname, refexplicit=True,
+                    reftarget=os.path.relpath(path, here), classes=["xref", "download", "myst"])
+                node.replace_self(download)
+                break
+
+
 def setup(app):
     app.setup_extension("sphinx.ext.autodoc")
     app.add_directive("rnnbp-alias", AliasDirective)
     app.connect("builder-inited", write_pages)
+    # before the download collector (priority 500) gathers the files to copy
+    app.connect("doctree-read", link_files_outside_the_docs, priority=400)
     app.connect("missing-reference", check_reference, priority=900)
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True}
