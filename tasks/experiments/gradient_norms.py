@@ -38,6 +38,7 @@ from rnnbp.losses import mse
 
 from .. import figures
 from ..sequences import adding_baseline_mse, adding_problem
+from ..sweep import Sweep, Trial
 
 SUMMARY = ("||dL/dh_t|| over time and training (Elman rho 0.8/1.5, IRNN, LSTM, GRU), "
            "the Pascanu bound, clipping, the one-unit cliff")
@@ -93,55 +94,77 @@ def _loss_grad_ratio(model: rnnbp.Sequential, xs: np.ndarray, ys: np.ndarray) ->
 
 # -- part 1 -------------------------------------------------------------------
 
-def _part_models(cfg: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
+def model_trial(kind: str, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Part 1 for one model (a ``tasks.sweep.Trial``): train, and keep what the recorder measured.
+
+    Returns the model's metrics (``"result"``) and the recorder's arrays as
+    lists (``state_grad_norms`` (epochs, T), ``jacobian_norms`` (epochs + 1,
+    T, B), ``bounds`` (epochs + 1, T) or empty) for the figures.
+    """
     T = cfg["T"]
     train = adding_problem(cfg["n_train"], T, seed=seed)
     test = adding_problem(cfg["n_test"], T, seed=seed + 1)
     probe_x, probe_y = test.xs[:, :cfg["n_probe"]], test.ys[:cfg["n_probe"]]
+    i = MODELS.index(kind)
+    model = _model(kind, cfg["hidden"], seed + 10 * i)
+    rec = monitor.GradientRecorder(model, "0", probe=probe_x)
+    rec.measure()                                        # before training
+    ratio_init = _loss_grad_ratio(model, probe_x, probe_y)
+    print(f"{kind}: {model.num_params} parameters, adding problem T = {T}")
+    hist = rnnbp.fit(model, (train.xs, train.ys), loss=mse, target="last",
+                     optimizer=rnnbp.optim.Adam(model, lr=cfg["lr"]), epochs=cfg["epochs"],
+                     batch_size=cfg["batch_size"], clip=cfg["clip"],
+                     validation=(test.xs, test.ys), callbacks=[rec], seed=seed, progress=False)
+    ratio_end = _loss_grad_ratio(model, probe_x, probe_y)
+    sgn = rec.state_grad_norms                            # (epochs, T)
+    jac = rec.jacobian_norms                              # (epochs + 1, T, B)
+    r = {"test_mse": hist.val_loss[-1], "test_mse_per_epoch": hist.val_loss,
+         "train_mse": hist.loss[-1],
+         "parameters": model.num_params,
+         "updates_clipped": int(sum(hist.clipped)), "updates": len(hist.clipped),
+         # ||dL/dh_0|| / ||dL/dh_{T-1}||, epoch means of the batch norms
+         "grad_ratio_first_over_last": {"epoch_1": float(sgn[0, 0] / sgn[0, -1]),
+                                        "last_epoch": float(sgn[-1, 0] / sgn[-1, -1])},
+         # the same per probe sequence, exact, before and after training
+         "probe_grad_ratio_first_over_last": {"init": ratio_init[0].tolist(),
+                                              "trained": ratio_end[0].tolist()},
+         "jacobian_norm_first": {"init": jac[0, 0].tolist(), "trained": jac[-1, 0].tolist()},
+         "jacobian_norm_first_median_per_epoch": np.median(jac[:, 0], axis=1).tolist()}
+    if rec.bounds.size:
+        bounds = rec.bounds                                # (epochs + 1, T)
+        lam_gamma = bounds[:, 0] ** (1.0 / (T - 1))
+        over = jac[:, :-1] / bounds[:, :-1, None]          # t = T-1: both are 1
+        loss_over = np.concatenate([ratio_init[:-1] / bounds[0, :-1, None],
+                                    ratio_end[:-1] / bounds[-1, :-1, None]], axis=1)
+        r["bound"] = {
+            "lambda1_gamma": {"init": float(lam_gamma[0]), "trained": float(lam_gamma[-1]),
+                              "max": float(lam_gamma.max())},
+            "checked_measurements": int(jac.shape[0]),
+            "measurements_with_lambda1_gamma_below_1": int((lam_gamma < 1).sum()),
+            "max_jacobian_over_bound": float(over.max()),
+            "max_loss_grad_ratio_over_bound": float(loss_over.max()),
+            "holds_at_every_t": bool(over.max() <= 1 + 1e-9 and loss_over.max() <= 1 + 1e-9),
+            "vanishing_guaranteed_at_init": bool(lam_gamma[0] < 1),
+        }
+    return {"result": r, "state_grad_norms": sgn, "jacobian_norms": jac, "bounds": rec.bounds}
+
+
+class _Recorded:
+    """A part-1 trial's recorder arrays, read back from its JSON result."""
+
+    def __init__(self, done: dict[str, Any]) -> None:
+        self.state_grad_norms = np.asarray(done["state_grad_norms"], dtype=float)
+        self.jacobian_norms = np.asarray(done["jacobian_norms"], dtype=float)
+        self.bounds = np.asarray(done["bounds"], dtype=float)
+
+
+def _part_models(cfg: dict[str, Any], out: Path, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Part 1 from the finished model trials (``done[kind]``): print, draw, collect."""
+    T = cfg["T"]
     results, recorders = {}, {}
-    for i, kind in enumerate(MODELS):
-        model = _model(kind, cfg["hidden"], seed + 10 * i)
-        rec = monitor.GradientRecorder(model, "0", probe=probe_x)
-        rec.measure()                                        # before training
-        ratio_init = _loss_grad_ratio(model, probe_x, probe_y)
-        print(f"{kind}: {model.num_params} parameters, adding problem T = {T}")
-        hist = rnnbp.fit(model, (train.xs, train.ys), loss=mse, target="last",
-                         optimizer=rnnbp.optim.Adam(model, lr=cfg["lr"]), epochs=cfg["epochs"],
-                         batch_size=cfg["batch_size"], clip=cfg["clip"],
-                         validation=(test.xs, test.ys), callbacks=[rec], seed=seed, progress=True)
-        ratio_end = _loss_grad_ratio(model, probe_x, probe_y)
-        recorders[kind] = rec
-        sgn = rec.state_grad_norms                            # (epochs, T)
-        jac = rec.jacobian_norms                              # (epochs + 1, T, B)
-        r = {"test_mse": hist.val_loss[-1], "test_mse_per_epoch": hist.val_loss,
-             "train_mse": hist.loss[-1], "seconds": float(sum(hist.epoch_time)),
-             "parameters": model.num_params,
-             "updates_clipped": int(sum(hist.clipped)), "updates": len(hist.clipped),
-             # ||dL/dh_0|| / ||dL/dh_{T-1}||, epoch means of the batch norms
-             "grad_ratio_first_over_last": {"epoch_1": float(sgn[0, 0] / sgn[0, -1]),
-                                            "last_epoch": float(sgn[-1, 0] / sgn[-1, -1])},
-             # the same per probe sequence, exact, before and after training
-             "probe_grad_ratio_first_over_last": {"init": ratio_init[0].tolist(),
-                                                  "trained": ratio_end[0].tolist()},
-             "jacobian_norm_first": {"init": jac[0, 0].tolist(), "trained": jac[-1, 0].tolist()},
-             "jacobian_norm_first_median_per_epoch": np.median(jac[:, 0], axis=1).tolist()}
-        if rec.bounds.size:
-            bounds = rec.bounds                                # (epochs + 1, T)
-            lam_gamma = bounds[:, 0] ** (1.0 / (T - 1))
-            over = jac[:, :-1] / bounds[:, :-1, None]          # t = T-1: both are 1
-            loss_over = np.concatenate([ratio_init[:-1] / bounds[0, :-1, None],
-                                        ratio_end[:-1] / bounds[-1, :-1, None]], axis=1)
-            r["bound"] = {
-                "lambda1_gamma": {"init": float(lam_gamma[0]), "trained": float(lam_gamma[-1]),
-                                  "max": float(lam_gamma.max())},
-                "checked_measurements": int(jac.shape[0]),
-                "measurements_with_lambda1_gamma_below_1": int((lam_gamma < 1).sum()),
-                "max_jacobian_over_bound": float(over.max()),
-                "max_loss_grad_ratio_over_bound": float(loss_over.max()),
-                "holds_at_every_t": bool(over.max() <= 1 + 1e-9 and loss_over.max() <= 1 + 1e-9),
-                "vanishing_guaranteed_at_init": bool(lam_gamma[0] < 1),
-            }
-        results[kind] = r
+    for kind in MODELS:
+        r = results[kind] = done[kind]["result"]
+        recorders[kind] = _Recorded(done[kind])
         print(f"{kind}: test MSE {r['test_mse']:.4f}; ||dL/dh_0||/||dL/dh_T-1|| epoch 1 "
               f"{r['grad_ratio_first_over_last']['epoch_1']:.3g}, last "
               f"{r['grad_ratio_first_over_last']['last_epoch']:.3g}")
@@ -165,55 +188,72 @@ def _part_models(cfg: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
 
 # -- part 2 -------------------------------------------------------------------
 
-def _part_clipping(cfg: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
+def clipping_trial(clip: float | None, cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Part 2 for one setting (a ``tasks.sweep.Trial``): SGD with or without clipping at ``clip``.
+
+    Returns the run's metrics (``"run"``), the loss at every update
+    (``"trace"``) and the gradient norms (``"grad_norm"``).
+    """
     T, B = cfg["T"], cfg["batch_size"]
     train = adding_problem(cfg["n_train"], T, seed=seed)
+    model = _model("Elman-tanh rho=1.5", cfg["hidden"], seed)
+    opt = rnnbp.optim.SGD(model, lr=cfg["clip_lr"])
+    rec = monitor.GradientRecorder(model, "0")
+    rng = np.random.default_rng(seed + 7)
+    trace, diverged = [], None
+    for u in range(cfg["clip_updates"]):
+        idx = rng.choice(cfg["n_train"], B, replace=False)
+        model.zero_grad()
+        graph = rnnbp.unroll(model, train.xs[:, idx])
+        try:
+            value, dlast = mse(graph.outputs[-1], train.ys[idx])
+        except rnnbp.NonFiniteError:
+            value = math.inf
+        if not value <= DIVERGED:                   # stop: the run has blown up
+            diverged = u
+            break
+        dys = np.zeros_like(graph.outputs)
+        dys[-1] = dlast
+        graph.backward(dys)
+        if clip is None:
+            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in model.grads.values()))
+        else:
+            norm = rnnbp.clip_grad_norm(model, clip)
+        if not math.isfinite(norm):
+            diverged = u
+            break
+        rec.record(graph, grad_norm=norm, clipped=clip is not None and norm > clip)
+        trace.append(value)
+        opt.step()
+    g = rec.grad_norm
+    tail = np.asarray(trace[-50:])
+    run = {"diverged_at_update": diverged, "divergence_threshold": DIVERGED,
+                   "updates": len(trace),
+                   "final_loss_mean_last_50": float(tail.mean()) if tail.size else None,
+                   "max_loss": float(np.max(trace)) if trace else None,
+                   "max_grad_norm": float(g.max()) if g.size else None,
+                   "median_grad_norm": float(np.median(g)) if g.size else None,
+                   "updates_clipped": int(rec.clipped.sum()),
+                   "first_update_grad_norm": float(g[0]) if g.size else None}
+    return {"run": run, "trace": trace, "grad_norm": g}
+
+
+def _clip_settings(cfg: dict[str, Any]) -> dict[str, float | None]:
     thr = cfg["clip_threshold"]
-    runs, losses, recorders = {}, {}, {}
-    for label, clip in (("no clipping", None), (f"clipped to norm {thr:g}", thr)):
-        model = _model("Elman-tanh rho=1.5", cfg["hidden"], seed)
-        opt = rnnbp.optim.SGD(model, lr=cfg["clip_lr"])
-        rec = monitor.GradientRecorder(model, "0")
-        rng = np.random.default_rng(seed + 7)
-        trace, diverged = [], None
-        for u in range(cfg["clip_updates"]):
-            idx = rng.choice(cfg["n_train"], B, replace=False)
-            model.zero_grad()
-            graph = rnnbp.unroll(model, train.xs[:, idx])
-            try:
-                value, dlast = mse(graph.outputs[-1], train.ys[idx])
-            except rnnbp.NonFiniteError:
-                value = math.inf
-            if not value <= DIVERGED:                   # stop: the run has blown up
-                diverged = u
-                break
-            dys = np.zeros_like(graph.outputs)
-            dys[-1] = dlast
-            graph.backward(dys)
-            if clip is None:
-                norm = math.sqrt(sum(float(np.vdot(g, g)) for g in model.grads.values()))
-            else:
-                norm = rnnbp.clip_grad_norm(model, clip)
-            if not math.isfinite(norm):
-                diverged = u
-                break
-            rec.record(graph, grad_norm=norm, clipped=clip is not None and norm > clip)
-            trace.append(value)
-            opt.step()
-        g = rec.grad_norm
-        tail = np.asarray(trace[-50:])
-        runs[label] = {"diverged_at_update": diverged, "divergence_threshold": DIVERGED,
-                       "updates": len(trace),
-                       "final_loss_mean_last_50": float(tail.mean()) if tail.size else None,
-                       "max_loss": float(np.max(trace)) if trace else None,
-                       "max_grad_norm": float(g.max()) if g.size else None,
-                       "median_grad_norm": float(np.median(g)) if g.size else None,
-                       "updates_clipped": int(rec.clipped.sum()),
-                       "first_update_grad_norm": float(g[0]) if g.size else None}
-        losses[label], recorders[label] = np.asarray(trace), rec
+    return {"no clipping": None, f"clipped to norm {thr:g}": thr}
+
+
+def _part_clipping(cfg: dict[str, Any], out: Path, done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Part 2 from the finished clipping trials (``done[label]``): print, draw, collect."""
+    T, thr = cfg["T"], cfg["clip_threshold"]
+    runs, losses, grad_norms = {}, {}, {}
+    for label in _clip_settings(cfg):
+        runs[label] = done[label]["run"]
+        losses[label] = np.asarray(done[label]["trace"], dtype=float)
+        grad_norms[label] = np.asarray(done[label]["grad_norm"], dtype=float)
         print(f"clipping, {label}: final loss {runs[label]['final_loss_mean_last_50']:.4g}, "
               f"max gradient norm {runs[label]['max_grad_norm']:.3g}")
-    fig = plot.training_trace({k: r.grad_norm for k, r in recorders.items()}, losses, clip=thr,
+    fig = plot.training_trace(grad_norms, losses, clip=thr,
                               title=f"Elman-tanh, radius 1.5, adding T = {T}: SGD lr {cfg['clip_lr']:g}, "
                                     "with and without clipping")
     fig.savefig(out / "clipping.png", dpi=100)
@@ -326,13 +366,22 @@ def _part_cliff(cfg: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
             "library_vs_numpy_max_rel_grad_diff": max_diff}
 
 
-def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
-    """Run the three parts; write ``gradient_norms.png``, ``jacobian_init.png``,
-    ``jacobian_trained.png``, ``clipping.png`` and ``cliff.png``; return the metrics."""
+def make_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
+    """The independent runs of parts 1 (one per model) and 2 (with and without clipping)."""
+    return ([Trial(f"model/{kind}", model_trial, {"kind": kind, "cfg": cfg, "seed": seed}) for kind in MODELS]
+            + [Trial(f"clipping/{label}", clipping_trial, {"clip": clip, "cfg": cfg, "seed": seed})
+               for label, clip in _clip_settings(cfg).items()])
+
+
+def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[str, Any]:
+    """Run the three parts (parts 1 and 2 as trials through ``sweep``); write ``gradient_norms.png``,
+    ``jacobian_init.png``, ``jacobian_trained.png``, ``clipping.png`` and ``cliff.png``; return the metrics."""
     cfg = QUICK if quick else FULL
+    todo = make_trials(cfg, seed)
+    done = dict(zip((t.key for t in todo), (sweep or Sweep()).run(todo, desc="gradient-norm trials")))
     metrics: dict[str, Any] = {"config": dict(cfg)}
-    metrics.update(_part_models(cfg, seed, out))
-    metrics["clipping"] = _part_clipping(cfg, seed, out)
+    metrics.update(_part_models(cfg, out, {k: done[f"model/{k}"] for k in MODELS}))
+    metrics["clipping"] = _part_clipping(cfg, out, {k: done[f"clipping/{k}"] for k in _clip_settings(cfg)})
     metrics["cliff"] = _part_cliff(cfg, seed, out)
     metrics["figures"] = ["gradient_norms.png", "jacobian_init.png", "jacobian_trained.png",
                           "clipping.png", "cliff.png"]
