@@ -151,3 +151,27 @@ def test_errors():
         tb.step(xs[:4, :2], ys[:4, :2], mse)
     with pytest.raises(ValueError, match="targets: expected an array with 8 steps first"):
         tb.run(xs, ys[:5], mse)
+
+
+@pytest.mark.parametrize("k1, k2, T, starts, lengths", [
+    (3, 5, 9, [0, 1, 4], [3, 5, 5]),     # each window reaches k2 - k1 = 2 steps back before its new steps
+    (2, 4, 7, [0, 0, 2, 4], [2, 4, 4, 3]),  # the first windows are cut by the stream's start; a short last chunk
+    (4, 4, 8, [0, 4], [4, 4]),           # k1 == k2: windows are the chunks
+])
+def test_window_start_is_where_the_window_starts_not_where_its_new_steps_start(k1, k2, T, starts, lengths):
+    """``window_start`` is the stream step of the window's first (possibly old) step.
+
+    With k1 = 3, k2 = 5 over 9 steps the windows are t = 0..2, 1..5 and 4..8;
+    the start of the new steps (0, 3, 6) is a different number.
+    """
+    xs, ys = _stream(T=T, B=2)
+    tb = rnnbp.TruncatedBPTT(_model("elman"), k1, k2)
+    got_starts, got_lengths = [], []
+    for t0 in range(0, T, k1):
+        tb.step(xs[t0:t0 + k1], ys[t0:t0 + k1], mse)
+        got_starts.append(tb.window_start)
+        got_lengths.append(tb.graph.outputs.shape[0])
+        # the window ends at the last new step
+        assert tb.window_start + tb.graph.outputs.shape[0] == min(t0 + k1, T)
+    assert got_starts == starts
+    assert got_lengths == lengths

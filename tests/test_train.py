@@ -210,3 +210,70 @@ def test_truncated_skip_policy_and_stream_step_in_errors():
     hist = rnnbp.fit(model, (xs, ys), loss=fails_from_third_window, optimizer=rnnbp.optim.SGD(model, lr=0.01),
                      bptt=4, batch_size=8, on_nonfinite="skip", progress=False)
     assert hist.skipped >= 1 and len(hist.grad_norm) == 2
+
+
+def test_truncated_fit_names_the_stream_step_where_the_output_goes_non_finite():
+    """fit(bptt=(2, 4)) over 8 steps: the window holding step 5 starts at step 2, not 4.
+
+    A ReLU Elman cell overflows to a non-finite output at stream step 5 (one
+    huge but finite input); the error must name step 5, which needs the
+    window's start (an off-by-(k2 - k1) start would say 7).
+    """
+    rng = np.random.default_rng(0)
+    model = rnnbp.Sequential(rnnbp.Elman(1, 3, activation="relu", seed=0), rnnbp.Linear(3, 1, seed=1))
+    model.params["0.W_ih"][...] = 10.0
+    xs = rng.uniform(0, 1, size=(8, 4, 1))
+    xs[5, 1] = 1e308
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(rnnbp.NonFiniteError) as info:
+        rnnbp.fit(model, (xs, np.zeros((8, 4, 1))), loss=mse, optimizer=rnnbp.optim.SGD(model, lr=1e-9),
+                  bptt=(2, 4), batch_size=4, shuffle=False, progress=False)
+    assert info.value.step == 5
+    assert "time step 5" in str(info.value)
+
+
+# Columns [F,F,T,T,T], [T,F,T,F,F], [T,T,T,T,F]: last valid steps 4, 2, 3.
+_NON_PREFIX_MASK = np.array([[False, True, True],
+                             [False, False, True],
+                             [True, True, True],
+                             [True, False, True],
+                             [True, False, False]])
+
+
+def _step_encoding_linear():
+    """A Linear(1, 1) with y = x, fed x[t] = t: each output is its own time step."""
+    model = rnnbp.Linear(1, 1, seed=0)
+    model.params["W"][...] = 1.0
+    model.params["b"][...] = 0.0
+    T, B = _NON_PREFIX_MASK.shape
+    xs = np.broadcast_to(np.arange(T, dtype=float)[:, None, None], (T, B, 1)).copy()
+    return model, xs
+
+
+def test_target_last_uses_each_sequences_last_valid_step_for_non_prefix_masks():
+    """Non-prefix masks are supported: with target="last", fit and evaluate use
+    the output at each sequence's last True step, wherever the gaps are.
+
+    The losses accept any (T, B) mask, and unroll carries the state unchanged
+    through every False step, so a sequence with gaps is well defined; its
+    "last" output is the one at its last valid step, not at ``mask.sum(0) - 1``
+    (which is right for prefix masks only: here it would be steps 2, 1, 3).
+    """
+    model, xs = _step_encoding_linear()
+    ys = np.zeros((3, 1))
+    seen = []
+
+    def recording_mse(outputs, targets, mask):
+        value, grad = mse(outputs, targets, mask)
+        seen.append((outputs.copy(), grad.copy()))
+        return value, grad
+
+    rnnbp.evaluate(model, (xs, ys, _NON_PREFIX_MASK), recording_mse, target="last")
+    assert seen[-1][0][:, 0].tolist() == [4.0, 2.0, 3.0]
+
+    seen.clear()
+    rnnbp.fit(model, (xs, ys, _NON_PREFIX_MASK), loss=recording_mse, target="last",
+              optimizer=rnnbp.optim.SGD(model, lr=1e-3), batch_size=3, shuffle=False, progress=False)
+    outputs, grad = seen[0]
+    assert outputs[:, 0].tolist() == [4.0, 2.0, 3.0]
+    # the gradient went back to those steps: dL/dW = sum_b x[last_b] * dL/dy_b
+    np.testing.assert_allclose(model.grads["W"], [[np.dot([4.0, 2.0, 3.0], grad[:, 0])]], rtol=1e-12)
