@@ -50,6 +50,10 @@ autodoc_preserve_defaults = False
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_attributes_as_param_list = True
+# Structural checks that fail the -W build: unknown or misordered sections
+# (GL06, GL07), documented parameters the signature does not have (PR02) and
+# "name: type" without the space (PR10).
+numpydoc_validation_checks = {"GL06", "GL07", "PR02", "PR10"}
 
 html_theme = "alabaster"
 html_title = f"rnnbp {release}"
