@@ -1,6 +1,6 @@
 """Synthetic text lines for line-level OCR and online handwriting, with no download.
 
-Text
+Text (:mod:`tasks.line_text`, re-exported here)
     Words come from a fixed word list (:func:`word_list`) cut from the
     standard-library docstring corpus of the ``text`` experiment
     (:func:`tasks.text.stdlib_corpus`), lower-cased and restricted to
@@ -58,26 +58,22 @@ Example::
 from __future__ import annotations
 
 import functools
-import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from . import ocr
+# The alphabet, labels and texts live in line_text; they are re-exported here
+# so that one import serves a line experiment.
+from .line_text import (_FONT, _GEOMETRY, _INDEX, _NOISE, _PEN, ALPHABET, BLANK, NUM_CLASSES,
+                        WordList, _base_seed, _line_rng, ctc_min_lengths, decode, encode,
+                        sample_texts, word_list)
 from .sequences import _dtype, _positive
 
 __all__ = ["ALPHABET", "BLANK", "NUM_CLASSES", "ALL_FONTS", "TRAIN_FONTS", "HELD_OUT_FONTS",
            "encode", "decode", "ctc_min_lengths", "WordList", "word_list", "sample_texts",
            "LineDistortion", "LineSet", "render_lines", "make_lines"]
-
-#: The symbols of the lines; ``ALPHABET[i]`` is class ``i + 1`` (class 0 is the blank).
-ALPHABET = " abcdefghijklmnopqrstuvwxyz0123456789.,'-"
-#: The CTC blank class.
-BLANK = 0
-#: Output classes of a CTC model: the blank and the 41 symbols.
-NUM_CLASSES = len(ALPHABET) + 1
 
 #: Every face the lines can use (all have a glyph for every symbol of ALPHABET).
 ALL_FONTS = tuple(f[:-4] for f in ocr.FONT_FILES)
@@ -85,8 +81,10 @@ ALL_FONTS = tuple(f[:-4] for f in ocr.FONT_FILES)
 #: Faces never shown in training, fixed before any training. Not the easy ones:
 #:
 #: - ``cmti10`` -- Computer Modern Text Italic: a true italic with cursive
-#:   letter shapes (single-storey a, looped e, tailed i/l/u), unlike the slanted
-#:   roman of the obliques in training; its roman siblings cmr10/cmb10 train.
+#:   letter shapes (single-storey a, hooked i, l, m, n, u, a rounded v) that
+#:   no training face draws the same way (the training italics are DejaVu's
+#:   obliques and DejaVu Serif / STIX bold italics); its roman siblings
+#:   cmr10 and cmb10 train. The hardest face in the reference run of the issue.
 #: - ``STIXGeneralItalic`` -- a second true italic of another design
 #:   (Times-like), so italic generalisation is not measured on one face; its
 #:   bold-italic sibling trains.
@@ -101,209 +99,10 @@ HELD_OUT_FONTS = ("cmti10", "STIXGeneralItalic", "cmss10", "cmtt10")
 #: bold italic, Computer Modern roman and bold.
 TRAIN_FONTS = tuple(f for f in ALL_FONTS if f not in HELD_OUT_FONTS)
 
-_INDEX = {c: i + 1 for i, c in enumerate(ALPHABET)}
 _SPACE = _INDEX[" "]
 _RES = 64            # side of a glyph's cached distance field, in pixels
 _FRAME = 2.0         # minimum side of a glyph's field, in cap heights
 _FRAME_MARGIN = 0.3  # empty border around the ink in the field, in cap heights
-
-
-# --------------------------------------------------------------------------
-# labels
-
-def encode(text: str) -> np.ndarray:
-    """Class ids of a string, shape ``(len(text),)`` int64 in ``[1, NUM_CLASSES)``.
-
-    Raises ``ValueError`` naming the first character not in :data:`ALPHABET`.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str; got {type(text).__name__}")
-    try:
-        return np.fromiter((_INDEX[c] for c in text), dtype=np.int64, count=len(text))
-    except KeyError as err:
-        raise ValueError(f"character {err.args[0]!r} of text {text!r} is not in ALPHABET "
-                         f"{ALPHABET!r}") from None
-
-
-def decode(labels) -> str:
-    """The string of class ids (any 1-D int array-like); blanks (0) are skipped.
-
-    Skipping blanks lets a 0-padded row of :attr:`LineSet.labels` decode as is.
-    """
-    ids = np.asarray(labels)
-    if ids.ndim != 1 or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
-        raise ValueError(f"labels must be a 1-D integer array; got {ids.dtype} {ids.shape}")
-    if ids.size and (ids.min() < 0 or ids.max() >= NUM_CLASSES):
-        raise ValueError(f"labels must lie in [0, {NUM_CLASSES}); got [{ids.min()}, {ids.max()}]")
-    return "".join(ALPHABET[i - 1] for i in ids.tolist() if i != BLANK)
-
-
-def ctc_min_lengths(labels, label_lengths) -> np.ndarray:
-    """The fewest input steps CTC needs per label: its length plus its repeats.
-
-    A repeated neighbour (``"ll"``) needs a blank between the two, so a label
-    fits an input of ``T`` steps only if ``T >= ctc_min_lengths``.
-
-    Parameters
-    ----------
-    labels : ndarray, shape (B, L) int -- padded labels.
-    label_lengths : ndarray, shape (B,) int
-
-    Returns
-    -------
-    ndarray, shape (B,), int64
-    """
-    labels, lengths = np.asarray(labels), np.asarray(label_lengths, dtype=np.int64)
-    if labels.ndim != 2 or lengths.shape != labels.shape[:1]:
-        raise ValueError(f"labels must be (B, L) and label_lengths (B,); got {labels.shape} "
-                         f"and {lengths.shape}")
-    pos = np.arange(1, labels.shape[1])
-    repeat = (labels[:, 1:] == labels[:, :-1]) & (pos[None, :] < lengths[:, None])
-    return lengths + repeat.sum(axis=1)
-
-
-# --------------------------------------------------------------------------
-# text
-
-@dataclass(frozen=True, eq=False)
-class WordList:
-    """Words of the line text with their corpus counts, most frequent first.
-
-    Attributes
-    ----------
-    words : tuple of str -- distinct words over ``ALPHABET`` without spaces.
-    counts : ndarray, shape (V,), int64 -- occurrences in the corpus (>= 2).
-    """
-
-    words: tuple
-    counts: np.ndarray
-
-
-# A word: letters/digits, inner ' . - joining letter/digit runs ("don't",
-# "json.dumps", "user-defined"), and at most one trailing . or ,.
-_WORD = re.compile(r"[a-z0-9]+(?:['.\-][a-z0-9]+)*[.,]?")
-
-
-@functools.lru_cache(maxsize=None)
-def word_list(max_len: int = 14, min_count: int = 2) -> WordList:
-    """The fixed word list, built from :func:`tasks.text.stdlib_corpus`.
-
-    The whole corpus is lower-cased and split into runs of non-space
-    ALPHABET symbols; leading punctuation is stripped and a run is kept if it
-    is a word (letter/digit runs joined by ``' . -``, optionally ending in one
-    ``.`` or ``,``) of at most ``max_len`` characters. Words seen fewer than
-    ``min_count`` times (mostly code fragments) are dropped. Ordered by count,
-    then alphabetically.
-    """
-    from .text import stdlib_corpus
-    max_len, min_count = _positive("max_len", max_len), _positive("min_count", min_count)
-    counts = Counter()
-    for run in re.findall(r"[a-z0-9.,'\-]+", stdlib_corpus(None).lower()):
-        word = run.lstrip(".,'-")
-        if len(word) <= max_len and _WORD.fullmatch(word):
-            counts[word] += 1
-    kept = sorted(((-c, w) for w, c in counts.items() if c >= min_count))
-    return WordList(tuple(w for _, w in kept), np.array([-c for c, _ in kept], dtype=np.int64))
-
-
-@functools.lru_cache(maxsize=None)
-def _word_sampler(temperature: float):
-    """Words sorted by length with cumulative weights count**temperature."""
-    wl = word_list()
-    order = sorted(range(len(wl.words)), key=lambda i: (len(wl.words[i]), i))
-    words = [wl.words[i] for i in order]
-    lengths = np.array([len(w) for w in words])
-    cum = np.cumsum(wl.counts[order].astype(np.float64) ** temperature)
-    return words, lengths, cum
-
-
-def _line_rng(base: int, kind: int, i: int) -> np.random.Generator:
-    # One independent stream per (line, purpose): line i never depends on how
-    # many lines are drawn, nor on whether images or pens are rendered.
-    return np.random.default_rng(np.random.SeedSequence(base, spawn_key=(kind, i)))
-
-
-def _base_seed(seed) -> int:
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(0, 2**63))
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        return int(seed)
-    raise TypeError(f"seed must be an int >= 0 or a numpy.random.Generator; got {seed!r}")
-
-
-_TEXT, _GEOMETRY, _NOISE, _PEN, _FONT = range(5)
-
-
-def _number(rng: np.random.Generator, room: int) -> str:
-    digits = int(rng.integers(1, min(4, room) + 1))
-    s = str(int(rng.integers(1 if digits > 1 else 0, 10)))
-    s += "".join(str(d) for d in rng.integers(0, 10, digits - 1))
-    if room - len(s) >= 2 and rng.random() < 0.2:  # a decimal fraction
-        s += "." + "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 3))))[:room - len(s) - 1]
-    return s
-
-
-def _text(rng: np.random.Generator, lo: int, hi: int, number_rate: float,
-          temperature: float) -> str:
-    words, lengths, cum = _word_sampler(temperature)
-    target = int(rng.integers(lo, hi + 1))
-    out, size = [], 0
-    while True:
-        room = target - size - (1 if out else 0)
-        if room < 1:
-            break
-        if rng.random() < number_rate:
-            word = _number(rng, room)
-        else:
-            k = int(np.searchsorted(lengths, room, side="right"))  # words that fit
-            word = words[int(np.searchsorted(cum, rng.random() * cum[k - 1], side="right"))]
-        out.append(word)
-        size += len(word) + (1 if len(out) > 1 else 0)
-    if size == target - 1:
-        out[-1] += "."  # no word fits " x" in one place: end the sentence instead
-    return " ".join(out)
-
-
-def sample_texts(n: int, *, seed, chars: tuple = (8, 40), number_rate: float = 0.1,
-                 temperature: float = 0.5) -> list[str]:
-    """Random lines of words from :func:`word_list`.
-
-    Each line draws a target length uniformly from ``chars`` and adds words
-    (weighted by ``count ** temperature``, among those that still fit) until
-    the target is met exactly.
-
-    Parameters
-    ----------
-    n : int -- number of lines.
-    seed : int or numpy.random.Generator -- line ``i`` depends on (seed, i) only.
-    chars : (int, int) -- range of line lengths in characters, inclusive, lo >= 1.
-    number_rate : float -- share of words that are random numbers (1-4 digits,
-        some with a decimal fraction), in [0, 1].
-    temperature : float -- 1 follows corpus frequencies, 0 draws distinct words
-        uniformly; the default 0.5 keeps common short words common while rare
-        letters still appear.
-
-    Returns
-    -------
-    list of str
-    """
-    n = _positive("n", n, 0)
-    lo, hi = _range_arg("chars", chars, 1)
-    if not 0.0 <= number_rate <= 1.0:
-        raise ValueError(f"number_rate must lie in [0, 1]; got {number_rate!r}")
-    if not 0.0 <= temperature <= 2.0:
-        raise ValueError(f"temperature must lie in [0, 2]; got {temperature!r}")
-    base = _base_seed(seed)
-    return [_text(_line_rng(base, _TEXT, i), lo, hi, float(number_rate), float(temperature))
-            for i in range(n)]
-
-
-def _range_arg(name: str, value, minimum: int) -> tuple[int, int]:
-    ok = (isinstance(value, (tuple, list)) and len(value) == 2
-          and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value))
-    if not ok or not minimum <= value[0] <= value[1]:
-        raise ValueError(f"{name} must be a pair of ints {minimum} <= lo <= hi; got {value!r}")
-    return int(value[0]), int(value[1])
 
 
 # --------------------------------------------------------------------------
@@ -687,7 +486,7 @@ def _pen_line(plan: _Plan, font: str, H: int, spacing: float, noise: float,
 def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale: float = 1.0,
                  distortion: LineDistortion | None = None, render_images: bool = True,
                  render_pen: bool = True, pen_spacing: float = 0.25,
-                 dtype=np.float32) -> LineSet:
+                 dtype=np.float32, start: int = 0) -> LineSet:
     """Render given texts as image lines and pen trajectories.
 
     Parameters
@@ -696,8 +495,8 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
         starting or ending with a space.
     fonts : str or sequence of str -- one face for all lines, or one per line
         (names from :data:`ALL_FONTS`).
-    seed : int >= 0 or numpy.random.Generator -- line ``i``'s distortions
-        depend on (seed, i) only.
+    seed : int >= 0 or numpy.random.Generator -- the distortions of
+        ``texts[i]`` depend on (seed, start + i) only.
     height : int -- D, the image height in pixels (>= 12).
     x_scale : float in (0, 1] -- image columns per rendered pixel; columns are
         area averages, so 0.5 halves T without dropping thin strokes.
@@ -706,7 +505,8 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
     pen_spacing : float -- pen points about this many cap heights apart along
         each outline (at least 4 points per glyph); the default gives about 16
         points per character.
-    dtype : float32 (default: 20,000 lines of 24 px are ~0.5 GB) or float64.
+    dtype : float32 (default: 20,000 padded lines of 24 px take ~1 GB) or float64.
+    start : int -- index of the first line in the seed's streams (>= 0).
 
     Returns
     -------
@@ -740,9 +540,10 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
             raise ValueError(f"texts[{i}] must be non-empty without leading or trailing "
                              f"spaces; got {t!r}")
     base = _base_seed(seed)
+    start = _positive("start", start, 0)
     used = tuple(sorted(set(per_line), key=ALL_FONTS.index))
     slot = {f: k for k, f in enumerate(used)}
-    plans = [_plan(t, f, slot[f], H, d, _line_rng(base, _GEOMETRY, i))
+    plans = [_plan(t, f, slot[f], H, d, _line_rng(base, _GEOMETRY, start + i))
              for i, (t, f) in enumerate(zip(texts, per_line))]
 
     lengths = np.array([len(t) for t in texts], dtype=np.int64)
@@ -771,7 +572,7 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
                 n = image_lengths[i]
                 line = cols[k, :n].astype(np.float64)
                 if d.noise > 0:
-                    rng = _line_rng(base, _NOISE, int(i))
+                    rng = _line_rng(base, _NOISE, start + int(i))
                     line += rng.normal(0.0, d.noise, line.shape)
                 images[:n, i] = np.clip(line, 0.0, 1.0)
         image_mask = np.arange(T)[:, None] < image_lengths[None, :]
@@ -779,7 +580,7 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
     pen = pen_mask = pen_lengths = None
     if render_pen:
         strokes = [_pen_line(p, f, H, float(pen_spacing), d.pen_noise,
-                             _line_rng(base, _PEN, i))
+                             _line_rng(base, _PEN, start + i))
                    for i, (p, f) in enumerate(zip(plans, per_line))]
         pen_lengths = np.array([len(s) for s in strokes], dtype=np.int64)
         P = int(pen_lengths.max()) if B else 0
@@ -802,13 +603,15 @@ def make_lines(n: int, *, fonts: Sequence[str] = TRAIN_FONTS, seed, height: int 
                chars: tuple = (8, 40), x_scale: float = 1.0,
                distortion: LineDistortion | None = None, number_rate: float = 0.1,
                render_images: bool = True, render_pen: bool = True, pen_spacing: float = 0.25,
-               dtype=np.float32) -> LineSet:
+               dtype=np.float32, start: int = 0) -> LineSet:
     """``n`` random text lines in the given fonts, as images and pen trajectories.
 
     Texts come from :func:`sample_texts`; the fonts are balanced (line ``i``
     uses ``fonts[perm[i % len(fonts)]]`` for a seeded permutation ``perm``).
     Line ``i`` depends on (seed, i) and the arguments only, so the first lines
-    of a larger call are the same lines (up to padding).
+    of a larger call are the same lines (up to padding), and a large set can be
+    made in shards: ``make_lines(1000, seed=s, start=5000)`` is lines 5000-5999
+    of ``make_lines(20000, seed=s)``, trimmed to its own padding.
 
     Parameters
     ----------
@@ -818,6 +621,7 @@ def make_lines(n: int, *, fonts: Sequence[str] = TRAIN_FONTS, seed, height: int 
     seed : int >= 0 or numpy.random.Generator
     chars : (int, int) -- range of line lengths in characters, inclusive.
     number_rate : float -- share of words that are numbers (see :func:`sample_texts`).
+    start : int -- index of the first line (>= 0), for shards of a larger set.
     height, x_scale, distortion, render_images, render_pen, pen_spacing, dtype
         See :func:`render_lines`.
 
@@ -831,10 +635,12 @@ def make_lines(n: int, *, fonts: Sequence[str] = TRAIN_FONTS, seed, height: int 
     fonts = (fonts,) if isinstance(fonts, str) else tuple(fonts)
     if not fonts:
         raise ValueError("fonts must name at least one face")
+    start = _positive("start", start, 0)
     base = _base_seed(seed)
-    texts = sample_texts(n, seed=base, chars=chars, number_rate=number_rate)
+    texts = sample_texts(n, seed=base, chars=chars, number_rate=number_rate, start=start)
     perm = _line_rng(base, _FONT, 0).permutation(len(fonts))
-    per_line = [fonts[perm[i % len(fonts)]] for i in range(n)]
+    per_line = [fonts[perm[(start + i) % len(fonts)]] for i in range(n)]
     return render_lines(texts, fonts=per_line, seed=base, height=height, x_scale=x_scale,
                         distortion=distortion, render_images=render_images,
-                        render_pen=render_pen, pen_spacing=pen_spacing, dtype=dtype)
+                        render_pen=render_pen, pen_spacing=pen_spacing, dtype=dtype,
+                        start=start)

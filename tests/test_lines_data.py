@@ -70,6 +70,12 @@ def test_deterministic_prefix_stable_and_seed_dependent():
     assert big.texts == a.texts
     for name in ("images", "pen", "labels", "image_mask"):
         assert np.array_equal(getattr(big, name), getattr(a, name)), name
+    # ... and a shard starting at line 5 is lines 5-7 of the larger call.
+    shard = L.make_lines(3, fonts=FONTS, seed=3, chars=(4, 16), start=5)
+    rest = L.make_lines(8, fonts=FONTS, seed=3, chars=(4, 16)).subset(np.arange(5, 8))
+    assert shard.texts == rest.texts and shard.fonts.tolist() == rest.fonts.tolist()
+    for name in ("images", "pen", "labels", "pen_mask"):
+        assert np.array_equal(getattr(shard, name), getattr(rest, name)), name
     # A Generator seed works and advances.
     rng = np.random.default_rng(0)
     g1, g2 = (L.make_lines(3, fonts=FONTS, seed=rng, chars=(4, 16)) for _ in range(2))
