@@ -177,73 +177,72 @@ class Elman(_Cell):
 # -- the fast sequence kernels ------------------------------------------------
 
 def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask, ws=None):
-    """``hs (T+1, B, H)`` of ``h_t = act(x_t W_ih + h_{t-1} W_hh + b)``."""
+    """``hs (T+1, B, H)`` of ``h_t = act(x_t W_ih + h_{t-1} W_hh + b)``; ``hs[0] = h0``."""
     T, B, _ = xs.shape
     H = W_hh.shape[0]
     empty, cache_empty = allocator(ws), allocator(ws, cache=True)
     hs = cache_empty((T + 1, B, H), W_hh.dtype)
     hs[0] = h0
-    m = Masks(mask, T)
-    tmp = empty((B, H), W_hh.dtype)
-    hs_t = list(hs)                                      # per-step views made once (see lstm_forward)
+    masks = Masks(mask, T)
+    h_W = empty((B, H), W_hh.dtype)                      # h_{t-1} W_hh
+    hs_t = list(hs)                                      # per-step views made once (see _base)
     for t0, t1 in blocks(T, time_block(B)):
-        A = hs[t0 + 1:t1 + 1]
-        np.matmul(rows(xs[t0:t1]), W_ih, out=rows(A))
-        A += b                                           # a_t = x_t W_ih + b, whole block
+        a_blk = hs[t0 + 1:t1 + 1]                        # a_t is computed where h_t will be
+        np.matmul(rows(xs[t0:t1]), W_ih, out=rows(a_blk))
+        a_blk += b                                       # a_t = x_t W_ih + b, whole block
         for t in range(t0, t1):
             h = hs_t[t + 1]
-            np.matmul(hs_t[t], W_hh, out=tmp)
-            h += tmp                                     # a_t += h_{t-1} W_hh
+            np.matmul(hs_t[t], W_hh, out=h_W)
+            h += h_W                                     # a_t += h_{t-1} W_hh
             if relu:
                 np.maximum(h, 0, out=h)                  # h_t = relu(a_t)
             else:
                 np.tanh(h, out=h)                        # h_t = tanh(a_t)
-            if m.steps[t]:
-                np.copyto(h, hs_t[t], where=m.skip[t])   # masked: h_t = h_{t-1}
+            if masks.steps[t]:
+                np.copyto(h, hs_t[t], where=masks.skip[t])  # masked: h_t = h_{t-1}
     return hs
 
 
 def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
-    """Full BPTT through an Elman fast-path cache; adds into ``grads``; returns ``dxs, dh_0``."""
+    """Full BPTT through an ``ElmanCache``; adds into ``grads``; returns ``dxs, dh_0``."""
     xs, hs = cache.xs, cache.hs
     if ws is not None:
         ws.adopt(hs)                                     # walked back: the next step wants it again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    c = time_block(B)
-    m = Masks(cache.mask, T)
+    block = time_block(B)
+    masks = Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
     empty = allocator(ws)
     dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
-    dh = dh_T.copy()                                     # dL/dh_t arriving from step t + 1
-    DH, DA, DACT, DY = (empty((min(c, T), B, H), dt) for _ in range(4))
+    dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1 (a_{t+1})
+    # Block buffers, (block, B, H) each: the total dL/dh_t, dL/da_t, act'(a_t), masked dys.
+    dh_total, da, act_grad, dys_buf = (empty((min(block, T), B, H), dt) for _ in range(4))
     tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
-    DHt, DAt = list(DH), list(DA)                        # per-step views made once (see lstm_forward)
-    for t0, t1 in reversed(blocks(T, c)):
-        n = t1 - t0
-        skip_blk = m.block(t0, t1)
-        dys_blk = masked_dys(dys, t0, t1, skip_blk, DY)  # masked steps ignore dy
-        dact, h_blk = DACT[:n], hs[t0 + 1:t1 + 1]
+    dh_total_t, da_t = list(dh_total), list(da)          # per-step views made once (see _base)
+    for t0, t1 in reversed(blocks(T, block)):
+        n_steps = t1 - t0
+        skip_blk = masks.block(t0, t1)
+        dys_blk = masked_dys(dys, t0, t1, skip_blk, dys_buf)  # masked steps ignore dy
+        act_grad_blk, h_blk = act_grad[:n_steps], hs[t0 + 1:t1 + 1]
         if relu:
-            np.greater(h_blk, 0, out=dact)               # relu'(a) = [h > 0]
+            np.greater(h_blk, 0, out=act_grad_blk)       # relu'(a) = [h > 0]
         else:
-            np.multiply(h_blk, h_blk, out=dact)
-            np.subtract(1, dact, out=dact)               # tanh'(a) = 1 - h^2
+            np.multiply(h_blk, h_blk, out=act_grad_blk)
+            np.subtract(1, act_grad_blk, out=act_grad_blk)  # tanh'(a) = 1 - h^2
         if skip_blk is not None:
-            np.copyto(dact, 0, where=skip_blk)           # masked: a_t unused
-        DYt, DACTt = list(dys_blk), list(dact)
-        for j in range(n - 1, -1, -1):
-            dh_t, da = DHt[j], DAt[j]
-            np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
-            np.multiply(dh_t, DACTt[j], out=da)          # h_t = act(a_t)
-            np.matmul(da, W_hh_T, out=dh)                # a_t = x_t W_ih + h_{t-1} W_hh + b
-            if m.steps[t0 + j]:
-                np.copyto(dh, dh_t, where=m.skip[t0 + j])  # masked: h_t = h_{t-1}
-        dA = rows(DA[:n])
-        weight_grads(grads, rows(xs[t0:t1]), rows(hs[t0:t1]), dA, tmp_ih, tmp_hh)
-        np.matmul(dA, W_ih.T, out=rows(dxs[t0:t1]))     # a_t = x_t W_ih + ...
-        record_norms(record, t0, t1, DH[:n])
-    return dxs, dh
-
-
+            np.copyto(act_grad_blk, 0, where=skip_blk)   # masked: a_t unused
+        dys_t, act_grad_t = list(dys_blk), list(act_grad_blk)
+        for j in range(n_steps - 1, -1, -1):
+            dh_t = dh_total_t[j]
+            np.add(dh_from_next, dys_t[j], out=dh_t)     # y_t = h_t
+            np.multiply(dh_t, act_grad_t[j], out=da_t[j])  # h_t = act(a_t)
+            np.matmul(da_t[j], W_hh_T, out=dh_from_next)  # a_t = x_t W_ih + h_{t-1} W_hh + b
+            if masks.steps[t0 + j]:
+                np.copyto(dh_from_next, dh_t, where=masks.skip[t0 + j])  # masked: h_t = h_{t-1}
+        da_rows = rows(da[:n_steps])
+        weight_grads(grads, rows(xs[t0:t1]), rows(hs[t0:t1]), da_rows, tmp_ih, tmp_hh)
+        np.matmul(da_rows, W_ih.T, out=rows(dxs[t0:t1]))  # a_t = x_t W_ih + ...
+        record_norms(record, t0, t1, dh_total[:n_steps])
+    return dxs, dh_from_next

@@ -161,9 +161,9 @@ class GRU(_Cell):
         H, p = self.hidden_size, self.params
         # Private copies with the r, z columns halved: sigmoid(a) = (1 + tanh(a/2)) / 2.
         W_ih, W_hh, b = (halved(p[k], (0, 1), H) for k in ("W_ih", "W_hh", "b"))
-        hs, G, HN = gru_forward(xs, state[0], W_ih, W_hh, b, p["b_hn"], mask, self._pool(new_call=True))
+        hs, gates, hn = gru_forward(xs, state[0], W_ih, W_hh, b, p["b_hn"], mask, self._pool(new_call=True))
         T = xs.shape[0]
-        return self._outputs(hs, mask), (hs[T].copy(),), GRUCache(xs, hs, G, HN, mask)
+        return self._outputs(hs, mask), (hs[T].copy(),), GRUCache(xs, hs, gates, hn, mask)
 
     def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
                      record: np.ndarray | None = None) -> tuple[np.ndarray, State]:
@@ -179,14 +179,15 @@ class GRU(_Cell):
 
 
 # -- the fast sequence kernels ------------------------------------------------
-# Backward buffer dA, blocks (n, r, z, hn): the input-side gradient is the
-# first three (da_n, da_r, da_z) and the recurrent-side gradient the last
-# three (da_r, da_z, dhn) -- PyTorch's order, so dW_hh lands as it is.
+# The backward walk's gradient buffer ``dgates`` has four blocks (n, r, z, hn):
+# the input-side gradient is the first three (da_n, da_r, da_z) and the
+# recurrent-side gradient the last three (da_r, da_z, dhn) -- PyTorch's
+# order, so dW_hh lands as it is.
 GRU_X_ORDER = (2, 0, 1)   # n, r, z
 
 
 def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
-    """``hs (T+1, B, H)``, gate activations ``G (T, B, 3H)`` (r, z, n) and ``HN = h W_hn + b_hn``.
+    """``hs (T+1, B, H)``, gate activations ``gates (T, B, 3H)`` (r, z, n) and ``hn = h W_hn + b_hn``.
 
     ``W_ih``, ``W_hh``, ``b`` are private copies with the r, z columns halved.
     """
@@ -196,111 +197,121 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
     empty, cache_empty = allocator(ws), allocator(ws, cache=True)
     hs = cache_empty((T + 1, B, H), dt)
     hs[0] = h0
-    G = cache_empty((T, B, 3 * H), dt)
-    HN = cache_empty((T, B, H), dt)
-    m = Masks(mask, T)
-    tmp3 = empty((B, 3 * H), dt)
-    tmp = empty((B, H), dt)
+    gates = cache_empty((T, B, 3 * H), dt)
+    hn = cache_empty((T, B, H), dt)
+    masks = Masks(mask, T)
+    h_W = empty((B, 3 * H), dt)                          # h_{t-1} W_hh
+    r_hn = empty((B, H), dt)                             # r * hn of one step
     # Per-step views made once (see lstm_forward).
-    hs_t, HN_t = list(hs), list(HN)
-    tmp3_rz, tmp3_n = tmp3[:, :2 * H], tmp3[:, 2 * H:]
+    hs_t, hn_t = list(hs), list(hn)
+    h_W_rz, h_W_n = h_W[:, :2 * H], h_W[:, 2 * H:]
     for t0, t1 in blocks(T, time_block(B)):
-        A = G[t0:t1]
-        np.matmul(rows(xs[t0:t1]), W_ih, out=rows(A))
-        A += b                                           # a_t = x_t W_ih + b, whole block
-        RZt, Rt, Zt, Nt = list(A[..., :2 * H]), list(A[..., :H]), list(A[..., H:2 * H]), list(A[..., 2 * H:])
+        a_blk = gates[t0:t1]                             # pre-activations, turned into the gates in place
+        np.matmul(rows(xs[t0:t1]), W_ih, out=rows(a_blk))
+        a_blk += b                                       # a_t = x_t W_ih + b, whole block
+        rz_t, r_t, z_t, n_t = (list(a_blk[..., :2 * H]), list(a_blk[..., :H]), list(a_blk[..., H:2 * H]),
+                               list(a_blk[..., 2 * H:]))
         for j in range(t1 - t0):
             t = t0 + j
-            np.matmul(hs_t[t], W_hh, out=tmp3)
-            rz = RZt[j]
-            rz += tmp3_rz
+            np.matmul(hs_t[t], W_hh, out=h_W)
+            rz = rz_t[j]
+            rz += h_W_rz
             np.tanh(rz, out=rz)
             rz *= 0.5
             rz += 0.5                                    # r, z = sigmoid(x W_i{r,z} + h W_h{r,z} + b)
-            np.add(tmp3_n, b_hn, out=HN_t[t])            # hn = h W_hn + b_hn
-            np.multiply(Rt[j], HN_t[t], out=tmp)
-            n = Nt[j]
-            n += tmp
+            np.add(h_W_n, b_hn, out=hn_t[t])             # hn = h W_hn + b_hn
+            np.multiply(r_t[j], hn_t[t], out=r_hn)
+            n = n_t[j]
+            n += r_hn
             np.tanh(n, out=n)                            # n = tanh(x W_in + b_n + r hn)
             h = hs_t[t + 1]
             np.subtract(hs_t[t], n, out=h)
-            h *= Zt[j]
+            h *= z_t[j]
             h += n                                       # h_t = (1 - z) n + z h_{t-1}
-            if m.steps[t]:
-                np.copyto(h, hs_t[t], where=m.skip[t])   # masked: h_t = h_{t-1}
-    return hs, G, HN
+            if masks.steps[t]:
+                np.copyto(h, hs_t[t], where=masks.skip[t])  # masked: h_t = h_{t-1}
+    return hs, gates, hn
 
 
 def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record, ws=None):
-    """Full BPTT through a GRU fast-path cache (public-order weights); returns ``dxs, dh_0``."""
-    xs, hs, G, HN = cache.xs, cache.hs, cache.gates, cache.hn
+    """Full BPTT through a ``GRUCache`` (public-order weights); returns ``dxs, dh_0``.
+
+    Per block, before its time loop, ``dgate_factors (n, B, 4H)``, blocks
+    (n, r, z, hn): ``[da_n, da_r, da_z, dhn] = dh_t * dgate_factors`` (each
+    gate's derivative times the factors it meets on the way to ``h_t``),
+    zero at masked steps; and ``update``: ``z``, or ``z`` with 1 at masked
+    steps (there ``dh`` passes through unchanged).
+    """
+    xs, hs, gates, hn = cache.xs, cache.hs, cache.gates, cache.hn
     if ws is not None:
-        ws.adopt(hs, G, HN)                              # walked back: the next step wants them again
+        ws.adopt(hs, gates, hn)                          # walked back: the next step wants them again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    c = time_block(B)
-    m = Masks(cache.mask, T)
+    block = time_block(B)
+    masks = Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
-    W_ih_x = np.concatenate([W_ih[:, k * H:(k + 1) * H] for k in GRU_X_ORDER], axis=1)
+    W_ih_nrz = np.concatenate([W_ih[:, k * H:(k + 1) * H] for k in GRU_X_ORDER], axis=1)
     empty = allocator(ws)
     dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
-    dh = dh_T.copy()                                     # dL/dh_t arriving from step t + 1
-    cb = min(c, T)
-    P, dA = empty((cb, B, 4 * H), dt), empty((cb, B, 4 * H), dt)
-    DH, DY, OMZ, Zm = (empty((cb, B, H), dt) for _ in range(4))
-    tmp = empty((B, H), dt)
-    tmp_ix, tmp_hh = empty((D, 3 * H), dt), empty(W_hh.shape, dt)
-    gW_ih, gb = grads["W_ih"], grads["b"]
+    dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1
+    buf_steps = min(block, T)                            # steps the block buffers hold
+    dgate_factors, dgates = empty((buf_steps, B, 4 * H), dt), empty((buf_steps, B, 4 * H), dt)
+    # dL/dh_t in total, the masked dys, 1 - z, z with 1 where masked.
+    dh_total, dys_buf, one_minus_z, update_or_one = (empty((buf_steps, B, H), dt) for _ in range(4))
+    z_dh = empty((B, H), dt)                             # z * dh_t of one step
+    tmp_ih_nrz, tmp_hh = empty((D, 3 * H), dt), empty(W_hh.shape, dt)
+    grad_W_ih, grad_b = grads["W_ih"], grads["b"]
     # Per-step views made once (see lstm_forward).
-    DHt, DH3t, dAht = list(DH), list(DH[:, :, None, :]), list(dA[..., H:])
-    dA4t = list(dA.reshape(cb, B, 4, H))
-    for t0, t1 in reversed(blocks(T, c)):
-        k = t1 - t0
-        skip_blk = m.block(t0, t1)
-        dys_blk = masked_dys(dys, t0, t1, skip_blk, DY)  # masked steps ignore dy
-        Ab = G[t0:t1]
-        r, z, n, hn = Ab[..., :H], Ab[..., H:2 * H], Ab[..., 2 * H:], HN[t0:t1]
-        Pb, omz = P[:k], OMZ[:k]
-        Pn, Pr, Pz, Phn = Pb[..., :H], Pb[..., H:2 * H], Pb[..., 2 * H:3 * H], Pb[..., 3 * H:]
-        # Block factors: [da_n, da_r, da_z, dhn] = dh_t * P.
-        np.subtract(1, z, out=omz)
-        np.multiply(n, n, out=Pn)
-        np.subtract(1, Pn, out=Pn)                       # n = tanh(a_n)
-        Pn *= omz                                        # h_t = (1 - z) n + z h_{t-1}
-        np.subtract(hs[t0:t1], n, out=Pz)                # h_t = n + z (h_{t-1} - n)
-        Pz *= z
-        Pz *= omz                                        # z = sigmoid(a_z)
-        np.subtract(1, r, out=Pr)
-        Pr *= r                                          # r = sigmoid(a_r)
-        Pr *= hn                                         # a_n = x W_in + b_n + r hn
-        Pr *= Pn                                         # (chain through a_n)
-        np.multiply(Pn, r, out=Phn)                      # a_n = x W_in + b_n + r hn
-        zb = z
+    dh_total_t, dgates_h_t = list(dh_total), list(dgates[..., H:])
+    dh_total_4t = list(dh_total[:, :, None, :])          # dh_t broadcast over the four blocks
+    dgates_t = list(dgates.reshape(buf_steps, B, 4, H))
+    for t0, t1 in reversed(blocks(T, block)):
+        n_steps = t1 - t0
+        skip_blk = masks.block(t0, t1)
+        dys_blk = masked_dys(dys, t0, t1, skip_blk, dys_buf)  # masked steps ignore dy
+        gates_blk = gates[t0:t1]
+        r, z, n, hn_blk = gates_blk[..., :H], gates_blk[..., H:2 * H], gates_blk[..., 2 * H:], hn[t0:t1]
+        factors, one_minus_z_blk = dgate_factors[:n_steps], one_minus_z[:n_steps]
+        factor_n, factor_r, factor_z, factor_hn = (factors[..., :H], factors[..., H:2 * H],
+                                                   factors[..., 2 * H:3 * H], factors[..., 3 * H:])
+        np.subtract(1, z, out=one_minus_z_blk)
+        np.multiply(n, n, out=factor_n)
+        np.subtract(1, factor_n, out=factor_n)           # n = tanh(a_n)
+        factor_n *= one_minus_z_blk                      # h_t = (1 - z) n + z h_{t-1}
+        np.subtract(hs[t0:t1], n, out=factor_z)          # h_t = n + z (h_{t-1} - n)
+        factor_z *= z
+        factor_z *= one_minus_z_blk                      # z = sigmoid(a_z)
+        np.subtract(1, r, out=factor_r)
+        factor_r *= r                                    # r = sigmoid(a_r)
+        factor_r *= hn_blk                               # a_n = x W_in + b_n + r hn
+        factor_r *= factor_n                             # (chain through a_n)
+        np.multiply(factor_n, r, out=factor_hn)          # a_n = x W_in + b_n + r hn
+        update = z
         if skip_blk is not None:                         # masked: no gate gradient, dh passes through
-            np.copyto(Pb, 0, where=skip_blk)
-            zb = Zm[:k]
-            np.copyto(zb, z)
-            np.copyto(zb, 1, where=skip_blk)
-        P4t, Zbt, DYt = list(Pb.reshape(k, B, 4, H)), list(zb), list(dys_blk)
-        for j in range(k - 1, -1, -1):
-            dh_t = DHt[j]
-            np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
-            np.multiply(DH3t[j], P4t[j], out=dA4t[j])    # all gate gradients: dh_t * factors
-            np.matmul(dAht[j], W_hh_T, out=dh)           # a_{r,z} = ... + h W_h{r,z}; hn = h W_hn + b_hn
-            np.multiply(dh_t, Zbt[j], out=tmp)           # h_t = ... + z h_{t-1}
-            dh += tmp                                    # h_t = ... + z h_{t-1}
-        dAb = rows(dA[:k])
-        dAx, dAh = dAb[:, :3 * H], dAb[:, H:]
-        np.matmul(rows(xs[t0:t1]).T, dAx, out=tmp_ix)   # a = x W_ih + b + ...
-        gW_ih[:, :2 * H] += tmp_ix[:, H:]
-        gW_ih[:, 2 * H:] += tmp_ix[:, :H]
-        np.matmul(rows(hs[t0:t1]).T, dAh, out=tmp_hh)   # a_{r,z} = ... + h W_h{r,z}; hn = h W_hn + b_hn
+            np.copyto(factors, 0, where=skip_blk)
+            update = update_or_one[:n_steps]
+            np.copyto(update, z)
+            np.copyto(update, 1, where=skip_blk)
+        factors_t, update_t, dys_t = list(factors.reshape(n_steps, B, 4, H)), list(update), list(dys_blk)
+        for j in range(n_steps - 1, -1, -1):
+            dh_t = dh_total_t[j]
+            np.add(dh_from_next, dys_t[j], out=dh_t)     # y_t = h_t
+            np.multiply(dh_total_4t[j], factors_t[j], out=dgates_t[j])  # all gate gradients: dh_t * factors
+            np.matmul(dgates_h_t[j], W_hh_T, out=dh_from_next)  # a_{r,z} = ... + h W_h{r,z}; hn = h W_hn + b_hn
+            np.multiply(dh_t, update_t[j], out=z_dh)     # h_t = ... + z h_{t-1}
+            dh_from_next += z_dh                         # h_t = ... + z h_{t-1}
+        dgates_rows = rows(dgates[:n_steps])
+        dgates_x, dgates_h = dgates_rows[:, :3 * H], dgates_rows[:, H:]  # (da_n, da_r, da_z), (da_r, da_z, dhn)
+        np.matmul(rows(xs[t0:t1]).T, dgates_x, out=tmp_ih_nrz)  # a = x W_ih + b + ...
+        grad_W_ih[:, :2 * H] += tmp_ih_nrz[:, H:]
+        grad_W_ih[:, 2 * H:] += tmp_ih_nrz[:, :H]
+        np.matmul(rows(hs[t0:t1]).T, dgates_h, out=tmp_hh)  # a_{r,z} = ... + h W_h{r,z}; hn = h W_hn + b_hn
         grads["W_hh"] += tmp_hh
-        sx = dAx.sum(axis=0)                             # a = x W_ih + b + ...
-        gb[:2 * H] += sx[H:]
-        gb[2 * H:] += sx[:H]
-        grads["b_hn"] += dAb[:, 3 * H:].sum(axis=0)      # hn = h W_hn + b_hn
-        np.matmul(dAx, W_ih_x.T, out=rows(dxs[t0:t1]))  # a = x W_ih + ...
-        record_norms(record, t0, t1, DH[:k])
-    return dxs, dh
+        db_nrz = dgates_x.sum(axis=0)                    # a = x W_ih + b + ...
+        grad_b[:2 * H] += db_nrz[H:]
+        grad_b[2 * H:] += db_nrz[:H]
+        grads["b_hn"] += dgates_rows[:, 3 * H:].sum(axis=0)  # hn = h W_hn + b_hn
+        np.matmul(dgates_x, W_ih_nrz.T, out=rows(dxs[t0:t1]))  # a = x W_ih + ...
+        record_norms(record, t0, t1, dh_total[:n_steps])
+    return dxs, dh_from_next

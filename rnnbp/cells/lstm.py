@@ -202,9 +202,9 @@ class LSTM(_Cell):
         # Private copies with the sigmoid (i, f, o) columns halved, so tanh(z)
         # gives tanh(z/2) there: sigmoid(z) = (1 + tanh(z/2)) / 2.
         W_ih, W_hh, b = (halved(p[k], LSTM_SIGMOID_BLOCKS, H) for k in ("W_ih", "W_hh", "b"))
-        hs, cs, G = lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask, self._pool(new_call=True))
+        hs, cs, gates = lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask, self._pool(new_call=True))
         T = xs.shape[0]
-        cache = LSTMCache(xs, hs, cs, G, mask)
+        cache = LSTMCache(xs, hs, cs, gates, mask)
         return self._outputs(hs, mask), LSTMState(hs[T].copy(), cs[T].copy()), cache
 
     def backward_seq(self, dys: np.ndarray, dstate_T: State, cache: Any,
@@ -251,7 +251,7 @@ LSTM_SIGMOID_BLOCKS = (0, 1, 3)
 
 
 def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
-    """``hs, cs (T+1, B, H)`` and gate activations ``G (T, B, 4H)`` in order i, f, g, o.
+    """``hs, cs (T+1, B, H)`` and the gate activations ``gates (T, B, 4H)`` in order i, f, g, o.
 
     ``W_ih``, ``W_hh``, ``b`` are private copies with the sigmoid (i, f, o)
     columns halved (``LSTM_SIGMOID_BLOCKS``).
@@ -263,10 +263,10 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     hs = cache_empty((T + 1, B, H), dt)
     cs = cache_empty((T + 1, B, H), dt)
     hs[0], cs[0] = h0, c0
-    G = cache_empty((T, B, 4 * H), dt)
-    m = Masks(mask, T)
-    tmp4 = empty((B, 4 * H), dt)
-    tmp, tc = empty((B, H), dt), empty((B, H), dt)
+    gates = cache_empty((T, B, 4 * H), dt)
+    masks = Masks(mask, T)
+    h_W = empty((B, 4 * H), dt)                          # h_{t-1} W_hh
+    i_g, tanh_c = empty((B, H), dt), empty((B, H), dt)   # i * g and tanh(c_t) of one step
     # Per-column factors and shifts as whole (B, 4H) arrays: a same-shape operand
     # takes numpy's contiguous loop, about 2x faster than broadcasting a (4H,) row.
     half = np.tile(np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dt), H), (B, 1))
@@ -275,100 +275,117 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     # speed): at B = 1 slicing inside the loop cost as much as two ufunc calls.
     hs_t, cs_t = list(hs), list(cs)
     for t0, t1 in blocks(T, time_block(B)):
-        Z = G[t0:t1]
-        np.matmul(rows(xs[t0:t1]), W_ih, out=rows(Z))
-        Z += b                                           # z_t = x_t W_ih + b, whole block
-        Zt = list(Z)
-        It, Ft, Gt, Ot = (list(Z[..., k * H:(k + 1) * H]) for k in range(4))
+        z_blk = gates[t0:t1]                             # z_t, turned into the gates in place
+        np.matmul(rows(xs[t0:t1]), W_ih, out=rows(z_blk))
+        z_blk += b                                       # z_t = x_t W_ih + b, whole block
+        z_t = list(z_blk)
+        i_t, f_t, g_t, o_t = (list(z_blk[..., k * H:(k + 1) * H]) for k in range(4))
         for j in range(t1 - t0):
             t = t0 + j
-            z = Zt[j]
-            np.matmul(hs_t[t], W_hh, out=tmp4)
-            z += tmp4                                    # z_t += h_{t-1} W_hh
+            z = z_t[j]
+            np.matmul(hs_t[t], W_hh, out=h_W)
+            z += h_W                                     # z_t += h_{t-1} W_hh
             np.tanh(z, out=z)
             z *= half                                    # g: times 1 plus 0, exact
             z += shift                                   # i, f, o = sigmoid(.) = (1 + tanh(./2)) / 2; g = tanh(.)
-            c = cs_t[t + 1]
-            np.multiply(Ft[j], cs_t[t], out=c)
-            np.multiply(It[j], Gt[j], out=tmp)
-            c += tmp                                     # c_t = f c_{t-1} + i g
-            np.tanh(c, out=tc)
-            np.multiply(Ot[j], tc, out=hs_t[t + 1])      # h_t = o tanh(c_t)
-            if m.steps[t]:
-                skip = m.skip[t]
+            c_t = cs_t[t + 1]
+            np.multiply(f_t[j], cs_t[t], out=c_t)
+            np.multiply(i_t[j], g_t[j], out=i_g)
+            c_t += i_g                                   # c_t = f c_{t-1} + i g
+            np.tanh(c_t, out=tanh_c)
+            np.multiply(o_t[j], tanh_c, out=hs_t[t + 1])  # h_t = o tanh(c_t)
+            if masks.steps[t]:
+                skip = masks.skip[t]
                 np.copyto(hs_t[t + 1], hs_t[t], where=skip)  # masked: h_t = h_{t-1}
-                np.copyto(c, cs_t[t], where=skip)        # masked: c_t = c_{t-1}
-    return hs, cs, G
+                np.copyto(c_t, cs_t[t], where=skip)      # masked: c_t = c_{t-1}
+    return hs, cs, gates
 
 
 def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
-    """Full BPTT through an LSTM fast-path cache (public-order weights); returns ``dxs, dh_0, dc_0``."""
-    xs, hs, cs, G = cache.xs, cache.hs, cache.cs, cache.gates
+    """Full BPTT through an ``LSTMCache`` (public-order weights); returns ``dxs, dh_0, dc_0``.
+
+    Per block, before its time loop, the factors that do not depend on the
+    incoming gradient:
+
+    - ``dz_factors (n, B, 4H)``: ``dz_t = dc_t * dz_factors`` for the gates
+      i, f, g and ``dz_t = dh_t * dz_factors`` for o (each gate's derivative
+      times what it multiplies in ``c_t = f c_{t-1} + i g`` or ``h_t = o tanh(c_t)``);
+    - ``dc_from_dh (n, B, H)``: ``o (1 - tanh^2(c_t))``, so that
+      ``dc_t = dh_t * dc_from_dh + dc_from_next``;
+    - ``forget``: ``f``, or ``f`` with 1 at masked steps (there ``dc`` passes
+      through unchanged).
+
+    Zeroing both factors at masked steps gives those steps no gate gradient.
+    """
+    xs, hs, cs, gates = cache.xs, cache.hs, cache.cs, cache.gates
     if ws is not None:
-        ws.adopt(hs, cs, G)                              # walked back: the next step wants them again
+        ws.adopt(hs, cs, gates)                          # walked back: the next step wants them again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    c = time_block(B)
-    m = Masks(cache.mask, T)
+    block = time_block(B)
+    masks = Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
     empty = allocator(ws)
     dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
-    dh, dc = dh_T.copy(), dc_T.copy()                    # dL/dh_t, dL/dc_t from step t + 1
-    cb = min(c, T)
-    P, dZ = empty((cb, B, 4 * H), dt), empty((cb, B, 4 * H), dt)
-    DH, Q, TC, DY, F = (empty((cb, B, H), dt) for _ in range(5))
-    dct = empty((B, H), dt)
+    dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1 (z_{t+1})
+    dc_from_next = dc_T.copy()                           # dL/dc_t through step t + 1 (c_{t+1})
+    buf_steps = min(block, T)                            # steps the block buffers hold
+    dz_factors, dz = empty((buf_steps, B, 4 * H), dt), empty((buf_steps, B, 4 * H), dt)
+    # dL/dh_t in total, dc_from_dh, tanh(c_t), the masked dys, f with 1 where masked.
+    dh_total, dc_from_dh, tanh_c, dys_buf, forget_or_one = (empty((buf_steps, B, H), dt) for _ in range(5))
+    dc_t = empty((B, H), dt)                             # dL/dc_t in total, one step
     tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
     # Per-step views made once, as in the forward pass.
-    dct3 = dct[:, None, :]
-    DHt, dZt, dZot = list(DH), list(dZ), list(dZ[..., 3 * H:])
-    dZ3t = list(dZ[..., :3 * H].reshape(cb, B, 3, H))
-    for t0, t1 in reversed(blocks(T, c)):
-        n = t1 - t0
-        skip_blk = m.block(t0, t1)
-        dys_blk = masked_dys(dys, t0, t1, skip_blk, DY)  # masked steps ignore dy
-        Zb = G[t0:t1]
-        i, f, g, o = Zb[..., :H], Zb[..., H:2 * H], Zb[..., 2 * H:3 * H], Zb[..., 3 * H:]
-        Pb, Qb, tc = P[:n], Q[:n], TC[:n]
-        Pi, Pf, Pg, Po = Pb[..., :H], Pb[..., H:2 * H], Pb[..., 2 * H:3 * H], Pb[..., 3 * H:]
-        # Block factors (dz = dh_or_dct * P, dct = dh * Q + dc), contiguous calls first.
-        np.multiply(Zb, Zb, out=Pb)
-        np.subtract(Zb, Pb, out=Pb)                      # i, f, o = sigmoid: s (1 - s)
-        np.multiply(g, g, out=Pg)
-        np.subtract(1, Pg, out=Pg)                       # g = tanh: 1 - g^2
-        Pi *= g                                          # c_t = f c_{t-1} + i g
-        Pf *= cs[t0:t1]                                  # c_t = f c_{t-1} + i g
-        Pg *= i                                          # c_t = f c_{t-1} + i g
-        np.tanh(cs[t0 + 1:t1 + 1], out=tc)               # h_t = o tanh(c_t)
-        Po *= tc                                         # h_t = o tanh(c_t)
-        np.multiply(tc, tc, out=Qb)
-        np.subtract(1, Qb, out=Qb)
-        Qb *= o                                          # h_t = o tanh(c_t): dc_t += dh_t o (1 - tanh^2)
-        fb = f
+    dc_t_ifg = dc_t[:, None, :]                          # dc_t broadcast over the i, f, g blocks
+    dh_total_t, dz_t, dz_o_t = list(dh_total), list(dz), list(dz[..., 3 * H:])
+    dz_ifg_t = list(dz[..., :3 * H].reshape(buf_steps, B, 3, H))
+    for t0, t1 in reversed(blocks(T, block)):
+        n_steps = t1 - t0
+        skip_blk = masks.block(t0, t1)
+        dys_blk = masked_dys(dys, t0, t1, skip_blk, dys_buf)  # masked steps ignore dy
+        gates_blk = gates[t0:t1]
+        i, f, g, o = (gates_blk[..., :H], gates_blk[..., H:2 * H], gates_blk[..., 2 * H:3 * H],
+                      gates_blk[..., 3 * H:])
+        factors, dc_from_dh_blk, tanh_c_blk = dz_factors[:n_steps], dc_from_dh[:n_steps], tanh_c[:n_steps]
+        factor_i, factor_f, factor_g, factor_o = (factors[..., :H], factors[..., H:2 * H],
+                                                  factors[..., 2 * H:3 * H], factors[..., 3 * H:])
+        # Block factors, contiguous calls first.
+        np.multiply(gates_blk, gates_blk, out=factors)
+        np.subtract(gates_blk, factors, out=factors)    # i, f, o = sigmoid: s (1 - s)
+        np.multiply(g, g, out=factor_g)
+        np.subtract(1, factor_g, out=factor_g)           # g = tanh: 1 - g^2
+        factor_i *= g                                    # c_t = f c_{t-1} + i g
+        factor_f *= cs[t0:t1]                            # c_t = f c_{t-1} + i g
+        factor_g *= i                                    # c_t = f c_{t-1} + i g
+        np.tanh(cs[t0 + 1:t1 + 1], out=tanh_c_blk)       # h_t = o tanh(c_t)
+        factor_o *= tanh_c_blk                           # h_t = o tanh(c_t)
+        np.multiply(tanh_c_blk, tanh_c_blk, out=dc_from_dh_blk)
+        np.subtract(1, dc_from_dh_blk, out=dc_from_dh_blk)
+        dc_from_dh_blk *= o                              # h_t = o tanh(c_t): dc_t += dh_t o (1 - tanh^2)
+        forget = f
         if skip_blk is not None:                         # masked: no gate gradient, dc passes through
-            np.copyto(Pb, 0, where=skip_blk)
-            np.copyto(Qb, 0, where=skip_blk)
-            fb = F[:n]
-            np.copyto(fb, f)
-            np.copyto(fb, 1, where=skip_blk)
-        P3t, Pot, Qt, Fbt, DYt = (list(Pb[..., :3 * H].reshape(n, B, 3, H)), list(Po), list(Qb), list(fb),
-                                  list(dys_blk))
-        for j in range(n - 1, -1, -1):
-            dh_t = DHt[j]
-            np.add(dh, DYt[j], out=dh_t)                 # y_t = h_t
-            np.multiply(dh_t, Pot[j], out=dZot[j])       # h_t = o tanh(c_t); o = sigmoid(z_o)
-            np.multiply(dh_t, Qt[j], out=dct)            # h_t = o tanh(c_t)
-            dct += dc                                    # c_{t+1} = f c_t + ...
-            np.multiply(dct3, P3t[j], out=dZ3t[j])       # c_t = f c_{t-1} + i g; gates i, f, g
-            np.multiply(dct, Fbt[j], out=dc)             # c_t = f c_{t-1} + ...
-            np.matmul(dZt[j], W_hh_T, out=dh)            # z_t = x_t W_ih + h_{t-1} W_hh + b
-            if m.steps[t0 + j]:
-                np.copyto(dh, dh_t, where=m.skip[t0 + j])  # masked: h_t = h_{t-1}
-        dZb = rows(dZ[:n])
-        weight_grads(grads, rows(xs[t0:t1]), rows(hs[t0:t1]), dZb, tmp_ih, tmp_hh)
-        np.matmul(dZb, W_ih.T, out=rows(dxs[t0:t1]))    # z_t = x_t W_ih + ...
-        record_norms(record, t0, t1, DH[:n])
-    return dxs, dh, dc
-
-
+            np.copyto(factors, 0, where=skip_blk)
+            np.copyto(dc_from_dh_blk, 0, where=skip_blk)
+            forget = forget_or_one[:n_steps]
+            np.copyto(forget, f)
+            np.copyto(forget, 1, where=skip_blk)
+        factors_ifg_t = list(factors[..., :3 * H].reshape(n_steps, B, 3, H))
+        factors_o_t, dc_from_dh_t, forget_t, dys_t = list(factor_o), list(dc_from_dh_blk), list(forget), \
+            list(dys_blk)
+        for j in range(n_steps - 1, -1, -1):
+            dh_t = dh_total_t[j]
+            np.add(dh_from_next, dys_t[j], out=dh_t)     # y_t = h_t
+            np.multiply(dh_t, factors_o_t[j], out=dz_o_t[j])  # h_t = o tanh(c_t); o = sigmoid(z_o)
+            np.multiply(dh_t, dc_from_dh_t[j], out=dc_t)  # h_t = o tanh(c_t)
+            dc_t += dc_from_next                         # c_{t+1} = f c_t + ...
+            np.multiply(dc_t_ifg, factors_ifg_t[j], out=dz_ifg_t[j])  # c_t = f c_{t-1} + i g; gates i, f, g
+            np.multiply(dc_t, forget_t[j], out=dc_from_next)  # c_t = f c_{t-1} + ...
+            np.matmul(dz_t[j], W_hh_T, out=dh_from_next)  # z_t = x_t W_ih + h_{t-1} W_hh + b
+            if masks.steps[t0 + j]:
+                np.copyto(dh_from_next, dh_t, where=masks.skip[t0 + j])  # masked: h_t = h_{t-1}
+        dz_rows = rows(dz[:n_steps])
+        weight_grads(grads, rows(xs[t0:t1]), rows(hs[t0:t1]), dz_rows, tmp_ih, tmp_hh)
+        np.matmul(dz_rows, W_ih.T, out=rows(dxs[t0:t1]))  # z_t = x_t W_ih + ...
+        record_norms(record, t0, t1, dh_total[:n_steps])
+    return dxs, dh_from_next, dc_from_next
