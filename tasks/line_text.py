@@ -161,31 +161,36 @@ _TEXT, _GEOMETRY, _NOISE, _PEN, _FONT = range(5)
 
 def _number(rng: np.random.Generator, room: int) -> str:
     digits = int(rng.integers(1, min(4, room) + 1))
-    s = str(int(rng.integers(1 if digits > 1 else 0, 10)))
-    s += "".join(str(d) for d in rng.integers(0, 10, digits - 1))
-    if room - len(s) >= 2 and rng.random() < 0.2:  # a decimal fraction
-        s += "." + "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 3))))[:room - len(s) - 1]
+    s = str(int(rng.integers(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits)))
+    if room - digits >= 3 and rng.random() < 0.2:  # a decimal fraction
+        s += "." + "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 3))))
+    if len(s) == room - 1:  # see _text: never leave room for a space alone
+        s += str(int(rng.integers(0, 10)))
     return s
 
 
 def _text(rng: np.random.Generator, lo: int, hi: int, number_rate: float,
           temperature: float) -> str:
     words, lengths, cum = _word_sampler(temperature)
+    below = np.searchsorted(lengths, np.arange(lengths[-1] + 2), side="right")  # words of len <= k
+    weight = np.concatenate([[0.0], cum])  # weight[below[k]]: total weight of words of len <= k
     target = int(rng.integers(lo, hi + 1))
     out, size = [], 0
-    while True:
-        room = target - size - (1 if out else 0)
-        if room < 1:
-            break
-        if rng.random() < number_rate:
+    while size < target:
+        room = min(target - size - (1 if out else 0), len(below) - 1)
+        # A word of length room - 1 would leave one character: room for the
+        # space but not for a word. Drawing among lengths <= room - 2 and
+        # == room only makes every line meet its target exactly.
+        short = weight[below[max(room - 2, 0)]]
+        exact = weight[below[room]] - weight[below[room - 1]]
+        if rng.random() < number_rate or short + exact == 0:
             word = _number(rng, room)
         else:
-            k = int(np.searchsorted(lengths, room, side="right"))  # words that fit
-            word = words[int(np.searchsorted(cum, rng.random() * cum[k - 1], side="right"))]
+            u = rng.random() * (short + exact)
+            u = u if u < short else weight[below[room - 1]] + (u - short)
+            word = words[min(int(np.searchsorted(cum, u, side="right")), len(words) - 1)]
         out.append(word)
         size += len(word) + (1 if len(out) > 1 else 0)
-    if size == target - 1:
-        out[-1] += "."  # no word fits " x" in one place: end the sentence instead
     return " ".join(out)
 
 
