@@ -6,7 +6,7 @@ Every layer, static or recurrent, speaks one protocol (:class:`Layer`);
 windows; :func:`fit` trains. See ``docs/`` for the guide.
 """
 
-from . import fixedpoint, init, losses, monitor, optim, rtrl
+from . import fixedpoint, init, losses, monitor, optim, rtrl, schedules
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, MaxPool2D
 from .clip import clip_grad_norm, clip_grad_value
@@ -18,7 +18,8 @@ from .layer import Layer, StaticLayer
 from .rtrl import RTRL
 from .layers import Dropout, Flatten, Linear, ReLU, Reshape, Sequential, Sigmoid, Tanh
 from .tbptt import TruncatedBPTT
-from .train import History, accuracy, evaluate, fit, predict
+from .history import History, Progress
+from .train import StepResult, accuracy, evaluate, fit, predict, train_step
 from .unroll import Node, TimeGraph, unroll
 
 __version__ = "0.1.0"
@@ -27,7 +28,7 @@ __all__ = [
     "Layer", "StaticLayer", "Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
     "Elman", "LSTM", "LSTMState", "GRU", "Conv2D", "MaxPool2D", "Flatten",
     "unroll", "TimeGraph", "Node", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
-    "fit", "evaluate", "predict", "History", "accuracy",
+    "train_step", "StepResult", "fit", "evaluate", "predict", "History", "Progress", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
-    "save", "load", "NonFiniteError", "LoadError", "init", "losses", "monitor", "optim", "fixedpoint", "rtrl",
+    "save", "load", "NonFiniteError", "LoadError", "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl",
 ]

@@ -204,7 +204,7 @@ class Layer:
             if mask is not None:
                 m = mask[t][:, None]
                 state_next = state_like(state_next, (np.where(m, a, b) for a, b in zip(state_next, state)))
-                y = np.where(m, y, 0).astype(y.dtype, copy=False)
+                y = np.where(_broadcast_step(mask[t], y), y, 0).astype(y.dtype, copy=False)
             if ys is None:
                 ys = np.empty((T,) + y.shape, dtype=y.dtype)
             ys[t] = y
@@ -250,7 +250,7 @@ class Layer:
             dy = dys[t]
             if mask is not None:
                 m = mask[t][:, None]
-                dy = np.where(m, dy, 0).astype(dys.dtype, copy=False)
+                dy = np.where(_broadcast_step(mask[t], dy), dy, 0).astype(dys.dtype, copy=False)
             if record is not None and self.state_sizes:
                 dh = dstate[0] + dy if self.output_is_hidden else dstate[0]
                 record[t] = np.sqrt(np.einsum("bh,bh->b", dh, dh))
@@ -389,6 +389,11 @@ class StaticLayer(Layer):
 
     def seq_states(self, cache):
         return ()
+
+
+def _broadcast_step(mask_t: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """A step's ``(B,)`` mask shaped to broadcast over ``a`` of shape ``(B, ...)`` (images too)."""
+    return mask_t.reshape(mask_t.shape + (1,) * (a.ndim - 1))
 
 
 def _broadcast_mask(mask: np.ndarray, a: np.ndarray) -> np.ndarray:

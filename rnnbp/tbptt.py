@@ -44,8 +44,10 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _checks
+from .errors import NonFiniteError
 from .layer import Layer, State, map_state
-from .unroll import TimeGraph, unroll
+from .train import StepResult, train_step
+from .unroll import PATHS, TimeGraph
 
 __all__ = ["TruncatedBPTT"]
 
@@ -55,6 +57,10 @@ LossFn = Callable[..., tuple[float, np.ndarray]]
 class TruncatedBPTT:
     """Truncated BPTT(k1, k2) over a long stream, with the state carried across windows.
 
+    Each window is one :func:`rnnbp.train_step` (unroll, loss on the new
+    outputs, backward, clip, update), run from the state stored at the
+    window's start.
+
     Parameters
     ----------
     model : Layer
@@ -62,6 +68,8 @@ class TruncatedBPTT:
         New steps per window: the gradient is computed every ``k1`` steps.
     k2 : int, optional
         Steps the error is sent back through (``k2 >= k1``); defaults to ``k1``.
+    path : {"fast", "step"}, default "fast"
+        How the layers run (see :func:`rnnbp.unroll`).
 
     Attributes
     ----------
@@ -71,10 +79,11 @@ class TruncatedBPTT:
     graph : TimeGraph or None
         The last completed window's graph (its ``state_grad_norms`` show how
         far the truncated gradient reached).
-    last_graph : TimeGraph or None
-        The graph of the last window attempted, even if its loss failed.
+    last_step : StepResult or None
+        What the last completed window's training step did.
     window_start : int
-        Stream step at which the last attempted window starts.
+        Stream step at which the last attempted window starts (its first,
+        possibly re-run, step).
 
     Examples
     --------
@@ -88,7 +97,7 @@ class TruncatedBPTT:
     20
     """
 
-    def __init__(self, model: Layer, k1: int, k2: int | None = None) -> None:
+    def __init__(self, model: Layer, k1: int, k2: int | None = None, *, path: str = "fast") -> None:
         if not isinstance(model, Layer):
             raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
         self.model = model
@@ -96,6 +105,7 @@ class TruncatedBPTT:
         self.k2 = self.k1 if k2 is None else _checks.positive_int(k2, "k2")
         if self.k2 < self.k1:
             raise ValueError(f"k2: expected k2 >= k1 = {self.k1}, got {self.k2}")
+        self.path = _checks.choice(path, "path", PATHS)
         self.reset()
 
     def reset(self, state: State | None = None) -> None:
@@ -105,17 +115,21 @@ class TruncatedBPTT:
         self._history_mask: np.ndarray | None = None
         self.state: State | None = self._start_state
         self.graph: TimeGraph | None = None
-        self.last_graph: TimeGraph | None = None
+        self.last_step: StepResult | None = None
         self.window_start = 0
         self._stream_steps = 0
 
     def step(self, xs: np.ndarray, targets: Any, loss: LossFn,
-             mask: np.ndarray | None = None) -> float:
-        """Take ``n <= k1`` new steps and add the truncated gradient into ``grads``.
+             mask: np.ndarray | None = None, *, optimizer: Any = None,
+             clip: float | None = None) -> float:
+        """Take ``n <= k1`` new steps: the truncated gradient into ``grads``, then update.
 
         The window is the ``n`` new steps plus the ``k2 - k1`` steps before
-        them (``k2`` steps for a full chunk; a shorter last chunk of a stream
-        gets a shorter window), run from the stored state at its start.
+        them (``k2`` steps for a full chunk; for a shorter last chunk of
+        ``n < k1`` steps the error goes back ``n + k2 - k1`` steps), run from
+        the stored state at its start. ``model.grads`` is zeroed first and
+        then holds this window's gradient; with ``optimizer`` the parameters
+        are updated (after clipping to ``clip``).
 
         Parameters
         ----------
@@ -127,12 +141,28 @@ class TruncatedBPTT:
             ``loss(outputs, targets, mask) -> (value, doutputs)`` as in
             ``rnnbp.losses``, applied to the ``n`` new outputs only.
         mask : ndarray of bool, shape (n, B), optional
+        optimizer : object, optional
+            Stepped after the backward pass when given.
+        clip : float, optional
+            Maximum global gradient norm.
 
         Returns
         -------
         float
             The loss of the new outputs.
+
+        Raises
+        ------
+        NonFiniteError
+            As :func:`rnnbp.train_step`, naming the stream's time step. The
+            stream still moves on when the forward pass was finite.
         """
+        return self.train_step((xs, targets, mask), loss, optimizer, clip=clip).loss
+
+    def train_step(self, batch: tuple, loss: LossFn, optimizer: Any = None, *,
+                   clip: float | None = None) -> StepResult:
+        """:meth:`step` on ``batch = (xs, targets, mask)``, returning the :class:`~rnnbp.train.StepResult`."""
+        xs, targets, mask = batch
         n = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim >= 1 else 0
         if not 1 <= n <= self.k1:
             raise ValueError(f"xs: expected 1 to k1 = {self.k1} new steps, got shape "
@@ -147,32 +177,38 @@ class TruncatedBPTT:
             raise ValueError("mask: give a mask for every chunk of a stream or for none")
         window = xs if hist is None else np.concatenate([hist, xs])
         wmask = mask if mask is None or hist is None else np.concatenate([self._history_mask, mask])
-        graph = unroll(self.model, window, self._start_state, wmask)
-        self.last_graph = graph
-        self.window_start = self._stream_steps - (window.shape[0] - n)
         L = window.shape[0]
-        value, dnew = loss(graph.outputs[L - n:], targets, mask)
-        dys = np.zeros_like(graph.outputs)
-        dys[L - n:] = dnew
-        graph.backward(dys)
-        # The next window starts k2 - k1 steps before this window's end.
+        self.window_start = self._stream_steps - (L - n)
+        try:
+            result = train_step(self.model, (window, targets, wmask), loss, optimizer, clip=clip,
+                                path=self.path, state=self._start_state, loss_from=L - n,
+                                t0=self.window_start)
+        except NonFiniteError as exc:
+            graph = getattr(exc, "graph", None)
+            if graph is not None and graph.first_nonfinite_output() is None:
+                self._advance(graph, wmask, n)           # a bad gradient: the forward pass still holds
+            raise
+        self._advance(result.graph, wmask, n)
+        self.last_step = result
+        return result
+
+    def _advance(self, graph: TimeGraph, wmask: np.ndarray | None, n: int) -> None:
+        """Carry the stream on: the next window starts k2 - k1 steps before this one's end."""
+        L = graph.inputs.shape[0]
         keep = min(self.k2 - self.k1, L)
         self._start_state = map_state(np.copy, graph.state_at(L - keep))
-        self._history_xs = window[L - keep:].copy()
+        self._history_xs = graph.inputs[L - keep:].copy()
         self._history_mask = None if wmask is None else wmask[L - keep:].copy()
         self.state = graph.final_state
         self.graph = graph
         self._stream_steps += n
-        return float(value)
 
     def run(self, xs: np.ndarray, targets: np.ndarray, loss: LossFn, *,
             optimizer: Any = None, clip: float | None = None,
             mask: np.ndarray | None = None,
             callback: Callable[[int, float], None] | None = None) -> list[float]:
-        """Train over a whole stream: a window every ``k1`` steps.
+        """Train over a whole stream: :meth:`step` every ``k1`` steps.
 
-        For each window: zero the gradients, :meth:`step`, clip the global
-        gradient norm to ``clip`` if given, and ``optimizer.step()`` if given.
         The stream continues from the current state (call :meth:`reset` for a
         new one).
 
@@ -195,8 +231,6 @@ class TruncatedBPTT:
         list[float]
             The loss of every window.
         """
-        from .clip import clip_grad_norm
-
         if not isinstance(xs, np.ndarray):
             raise TypeError(f"xs: expected a numpy array, got {type(xs).__name__}")
         _checks.array(xs, "xs", dtype=self.model.dtype or xs.dtype)
@@ -207,14 +241,9 @@ class TruncatedBPTT:
                              f"{getattr(targets, 'shape', type(targets).__name__)}")
         losses = []
         for w, t0 in enumerate(range(0, xs.shape[0], self.k1)):
-            t1 = min(t0 + self.k1, xs.shape[0])
-            self.model.zero_grad()
-            value = self.step(xs[t0:t1], targets[t0:t1], loss,
-                              None if mask is None else mask[t0:t1])
-            if clip is not None:
-                clip_grad_norm(self.model, clip)
-            if optimizer is not None:
-                optimizer.step()
+            window = slice(t0, t0 + self.k1)
+            value = self.step(xs[window], targets[window], loss, None if mask is None else mask[window],
+                              optimizer=optimizer, clip=clip)
             losses.append(value)
             if callback is not None:
                 callback(w, value)

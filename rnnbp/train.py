@@ -1,10 +1,17 @@
-"""Training loop: ``fit()``, ``evaluate()``, the ``History`` it returns, and progress.
+"""Training: one step (:func:`train_step`), the loop (:func:`fit`), and what it records.
 
-``fit`` draws minibatches of sequences, unrolls the model over each
-(``rnnbp.unroll``), takes the loss, walks the graph back (full BPTT, or
-truncated BPTT(k1, k2) through ``rnnbp.TruncatedBPTT``), optionally clips,
-and steps the optimizer. Everything random (shuffling, dropout) comes from
-``seed``, so the same seed gives bit-identical training.
+One training step reads top to bottom the way the data flows::
+
+    graph = unroll(model, xs)            # forward: the time graph    (rnnbp/unroll.py)
+    loss, dys = loss(graph.outputs, ys)  # the loss and dL/dy_t       (rnnbp/losses.py)
+    graph.backward(dys)                  # BPTT into model.grads      (rnnbp/unroll.py, the cells)
+    clip_grad_norm(model, clip)          # optional                   (rnnbp/clip.py)
+    optimizer.step()                     # p -= lr * ...              (rnnbp/optim.py)
+
+:func:`fit` is a loop over epochs and minibatches around that step (full
+BPTT), or around :meth:`rnnbp.TruncatedBPTT.step` (truncated BPTT, which
+calls the same step for every window). Everything random (shuffling,
+dropout) comes from ``seed``, so the same seed gives bit-identical training.
 """
 
 from __future__ import annotations
@@ -18,67 +25,18 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import _checks
-from .clip import clip_grad_norm
-from .errors import NonFiniteError
-from .layer import Layer
-from .layers import Dropout
-from .tbptt import TruncatedBPTT
-from .unroll import TimeGraph, unroll
+from .clip import clip_grad_norm, global_norm
+from .errors import NonFiniteError, nonfinite_gradient
+from .history import History, Progress
+from .layer import Layer, State
+from .unroll import PATHS, TimeGraph, unroll
 
-__all__ = ["fit", "evaluate", "predict", "History", "accuracy", "Progress"]
+__all__ = ["train_step", "StepResult", "fit", "evaluate", "predict", "History", "accuracy", "Progress"]
 
 LossFn = Callable[..., tuple[float, np.ndarray]]
 Metric = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], float]
 Callback = Callable[[int, "History"], "bool | None"]
-
-
-@dataclass
-class History:
-    """What ``fit`` recorded, one entry per epoch unless said otherwise.
-
-    Attributes
-    ----------
-    loss : list[float]
-        Mean training loss per epoch (weighted by batch size).
-    metric : list[float]
-        Training metric per epoch (when ``metric`` was given).
-    val_loss, val_metric : list[float]
-        On the validation set (when ``validation`` was given).
-    grad_norm : list[float]
-        Global gradient norm before clipping, one per optimizer update.
-    clipped : list[bool]
-        Whether each update was clipped.
-    state_grad_norms : dict[str, ndarray]
-        For each recurrent layer (by qualified name), ``||dL/dh_t||`` per
-        epoch and time step, shape ``(epochs, T)``: the mean over the epoch's
-        batches of the batch-level norm. Recorded with full BPTT only.
-    skipped : int
-        Updates skipped because of non-finite gradients
-        (``on_nonfinite="skip"``).
-    epoch_time : list[float]
-        Wall-clock seconds per epoch.
-    best_epoch : int or None
-        Epoch with the lowest validation loss (when validating).
-    stopped_early : bool
-        Whether early stopping or a callback ended training.
-    """
-
-    loss: list[float] = field(default_factory=list)
-    metric: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_metric: list[float] = field(default_factory=list)
-    grad_norm: list[float] = field(default_factory=list)
-    clipped: list[bool] = field(default_factory=list)
-    state_grad_norms: dict[str, np.ndarray] = field(default_factory=dict)
-    skipped: int = 0
-    epoch_time: list[float] = field(default_factory=list)
-    best_epoch: int | None = None
-    stopped_early: bool = False
-
-    @property
-    def epochs(self) -> int:
-        """Number of epochs run."""
-        return len(self.loss)
+TARGETS = ("every", "last")
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -103,89 +61,195 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray, mask: np.ndarray | None = 
     return float(hit.mean()) if hit.size else 0.0
 
 
-class Progress:
-    """A one-line text progress bar on a stream (stderr by default).
+# -- one training step -------------------------------------------------------
+@dataclass
+class StepResult:
+    """What :func:`train_step` did.
 
-    On a terminal it redraws in place at most ten times a second; elsewhere
-    (logs, CI) it prints one line per ``every`` updates and at the end.
+    Attributes
+    ----------
+    loss : float
+        The loss of the step's outputs (before the update).
+    grad_norm : float
+        Global gradient norm before clipping.
+    clipped : bool
+        Whether the gradients were clipped.
+    graph : TimeGraph
+        The step's time graph (its ``state_grad_norms`` show how far the
+        error reached back).
+    seen : tuple
+        ``(outputs, targets, mask)`` as the loss saw them, for a metric.
+    """
+
+    loss: float
+    grad_norm: float
+    clipped: bool
+    graph: TimeGraph = field(repr=False)
+    seen: tuple = field(repr=False)
+
+
+def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
+               clip: float | None = None, target: str = "every", path: str = "fast",
+               state: State | None = None, loss_from: int = 0, t0: int = 0) -> StepResult:
+    """One step of training: unroll, loss, backward, clip, update.
 
     Parameters
     ----------
-    total : int
-        Number of updates expected.
-    desc : str
-        Prefix shown before the bar.
-    stream : file, optional
-    every : int, optional
-        Lines between prints when not on a terminal (default: about 10 lines).
+    model : Layer
+    batch : tuple
+        ``(xs, targets)`` or ``(xs, targets, mask)``: ``xs`` of shape
+        ``(T, B, D)``, ``mask`` ``(T, B)`` bool. Targets ``(T, B, ...)`` with
+        ``target="every"``, ``(B, ...)`` with ``target="last"``.
+    loss : callable
+        ``loss(outputs, targets, mask) -> (value, doutputs)``, e.g.
+        ``rnnbp.losses.mse``.
+    optimizer : object or None
+        An ``rnnbp.optim`` optimizer built on ``model``; ``None`` leaves the
+        parameters alone (the gradients stay in ``model.grads``).
+    clip : float, optional
+        Clip the global gradient norm to this value before the update.
+    target : {"every", "last"}
+        Loss on every step's output, or on each sequence's last valid step.
+    path : {"fast", "step"}
+        How the layers run (see :func:`rnnbp.unroll`); ``"step"`` calls every
+        layer's one-step ``forward``/``backward``.
+    state : state, optional
+        Initial state (zeros when omitted).
+    loss_from : int, default 0
+        Outputs before this step carry no loss (truncated BPTT re-runs the
+        steps of the previous window this way); targets and mask then cover
+        the steps from ``loss_from`` on.
+    t0 : int, default 0
+        The stream step at which ``xs`` starts, so that errors name the
+        right time step (truncated BPTT).
+
+    Returns
+    -------
+    StepResult
+
+    Raises
+    ------
+    NonFiniteError
+        When the loss or a gradient is NaN or infinite, naming the layer,
+        parameter and time step; the parameters are then left unchanged.
+        The error's ``graph`` attribute is the step's time graph (truncated
+        BPTT carries the stream's state on from a finite forward pass).
 
     Examples
     --------
-    >>> import io
-    >>> out = io.StringIO()
-    >>> bar = Progress(4, "demo", stream=out)
-    >>> for _ in range(4):
-    ...     bar.update(info="loss 0.1")
-    >>> bar.close()
-    >>> "4/4" in out.getvalue()
-    True
+    >>> import numpy as np, rnnbp
+    >>> model = rnnbp.Sequential(rnnbp.LSTM(2, 8, seed=0), rnnbp.Linear(8, 1, seed=1))
+    >>> xs = np.random.default_rng(0).normal(size=(6, 4, 2))
+    >>> ys = xs.sum(axis=2, keepdims=True)
+    >>> step = rnnbp.train_step(model, (xs, ys), rnnbp.losses.mse, rnnbp.optim.SGD(model, lr=0.1),
+    ...                         clip=1.0, path="step")
+    >>> step.graph.path, step.grad_norm > 0
+    ('step', True)
     """
-
-    def __init__(self, total: int, desc: str = "", stream: Any = None, every: int | None = None) -> None:
-        self.total = max(int(total), 1)
-        self.desc = desc
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every = every or max(self.total // 10, 1)
-        self.n = 0
-        self.start = time.perf_counter()
-        self._last = 0.0
-        self._info = ""
-
-    def update(self, n: int = 1, info: str | None = None) -> None:
-        """Advance by ``n`` and optionally replace the trailing text."""
-        self.n += n
-        if info is not None:
-            self._info = info
-        now = time.perf_counter()
-        if self.tty:
-            if now - self._last >= 0.1 or self.n >= self.total:
-                self._last = now
-                self.stream.write("\r" + self._line(now))
-                self.stream.flush()
-        elif self.n % self.every == 0 or self.n == self.total:
-            self.stream.write(self._line(now) + "\n")
-            self.stream.flush()
-
-    def _line(self, now: float) -> str:
-        frac = min(self.n / self.total, 1.0)
-        width = 24
-        filled = int(round(frac * width))
-        elapsed = now - self.start
-        eta = elapsed / self.n * (self.total - self.n) if self.n else float("nan")
-        bar = "#" * filled + "." * (width - filled)
-        return (f"{self.desc} [{bar}] {self.n}/{self.total} "
-                f"{elapsed:5.1f}s<{eta:5.1f}s {self._info}").rstrip()
-
-    def close(self) -> None:
-        """Finish the line on a terminal."""
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+    xs, targets = batch[0], batch[1]
+    mask = batch[2] if len(batch) == 3 else None
+    graph = unroll(model, xs, state, mask, path=path)           # forward through time: the graph
+    try:
+        value, dys, seen = _loss_and_grad(graph.outputs, targets, mask, loss, target, loss_from)
+    except NonFiniteError as exc:
+        raise _with_graph(_nonfinite_loss(exc, graph, t0), graph) from None
+    model.zero_grad()
+    graph.backward(dys)                                          # BPTT: dL/dparams into model.grads
+    norm = global_norm(model)
+    if not math.isfinite(norm):
+        raise _with_graph(_nonfinite_grad(model, graph, t0), graph)
+    clipped = clip is not None and norm > clip
+    if clipped:
+        clip_grad_norm(model, clip)                              # rescale to the global norm `clip`
+    if optimizer is not None:
+        optimizer.step()                                         # p -= lr * (update from grads)
+    return StepResult(float(value), norm, clipped, graph, seen)
 
 
-# -- data ------------------------------------------------------------------
-def _unpack(data: Any, name: str, dtype: np.dtype | None):
+def _loss_and_grad(outputs: np.ndarray, ys: np.ndarray, mask: np.ndarray | None,
+                   loss: LossFn, target: str, loss_from: int = 0):
+    """Loss value, the gradient with respect to every output, and what the loss saw."""
+    T, B = outputs.shape[:2]
+    dys = np.zeros_like(outputs)
+    if target == "every":
+        seen = (outputs[loss_from:], ys, None if mask is None else mask[loss_from:])
+        value, dys[loss_from:] = loss(*seen)
+        return value, dys, seen
+    idx, cols = _last_index(mask, T, B), np.arange(B)
+    seen = (outputs[idx, cols], ys, None)
+    value, dys[idx, cols] = loss(*seen)
+    return value, dys, seen
+
+
+def _last_index(mask: np.ndarray | None, T: int, B: int) -> np.ndarray:
+    """Index of each sequence's last valid step (any mask, prefix or not)."""
+    if mask is None:
+        return np.full(B, T - 1)
+    valid = mask.any(axis=0)
+    if not valid.all():
+        b = int(np.argmin(valid))
+        raise ValueError(f"mask: sequence {b} has no valid step; target='last' needs at least one")
+    return T - 1 - np.argmax(mask[::-1], axis=0)
+
+
+# -- non-finite values: name the layer, the parameter and the time step -------
+def _with_graph(exc: NonFiniteError, graph: TimeGraph) -> NonFiniteError:
+    exc.graph = graph                                    # type: ignore[attr-defined]
+    return exc
+
+
+_HINT = "try clip=, a smaller learning rate, or on_nonfinite='skip'"
+
+
+def _nonfinite_grad(model: Layer, graph: TimeGraph, t0: int) -> NonFiniteError:
+    """The error for a non-finite gradient, with the latest step where ``||dL/dh_t||`` went bad."""
+    bad = [name for name, g in model.grads.items() if not np.isfinite(g).all()]
+    step = None
+    if bad:
+        norms = graph.state_grad_norms.get(bad[0].rpartition(".")[0])
+        if norms is not None and (~np.isfinite(norms)).any():    # the walk runs backwards: latest bad step first
+            step = t0 + int(np.nonzero(~np.isfinite(norms))[0][-1])
+    return nonfinite_gradient(model.grads, "non-finite gradient", step=step, hint=_HINT)
+
+
+def _nonfinite_loss(exc: NonFiniteError, graph: TimeGraph, t0: int) -> NonFiniteError:
+    """The loss's error, or one naming the layer whose output first went non-finite."""
+    found = graph.first_nonfinite_output()
+    if found is None:
+        if exc.step is not None and t0:
+            return NonFiniteError(f"{exc} (the window starts at time step {t0})",
+                                  layer=exc.layer, parameter=exc.parameter, step=t0 + exc.step)
+        return exc
+    layer, step = found
+    where = f"layer {layer!r}" if layer else "the model"
+    return NonFiniteError(f"non-finite loss: the output of {where} is not finite from time step {t0 + step} "
+                          f"({exc})", layer=layer, step=t0 + step)
+
+
+# -- data --------------------------------------------------------------------
+def _recurrent(model: Layer) -> list[str]:
+    return [name or type(leaf).__name__ for name, leaf in model.leaves() if leaf.state_sizes]
+
+
+def _unpack(data: Any, name: str, model: Layer):
     """Check ``(xs, ys[, mask])``; 2-d static inputs become one-step sequences."""
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
         raise TypeError(f"{name}: expected a tuple (xs, targets) or (xs, targets, mask), "
                         f"got {type(data).__name__}" + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
     xs, ys = data[0], data[1]
     mask = data[2] if len(data) == 3 else None
-    _checks.array(xs, f"{name}[0] (xs)", dtype=dtype)
+    _checks.array(xs, f"{name}[0] (xs)", dtype=model.dtype)
     if not isinstance(ys, np.ndarray):
         raise TypeError(f"{name}[1] (targets): expected a numpy array, got {type(ys).__name__}")
-    if xs.ndim == 2:  # static data (N, D): one step, targets (N, ...)
+    if xs.ndim == 2:
+        recurrent = _recurrent(model)
+        if recurrent:
+            n, d = xs.shape
+            raise ValueError(
+                f"{name}[0] (xs): got 2-d data of shape {xs.shape}, but the model is recurrent "
+                f"(layer {recurrent[0]!r} has state), and 2-d data would be read as {n} independent "
+                f"one-step samples. Sequences are time-major (T, N, D): for one sequence of {n} steps "
+                f"use xs[:, None] (shape ({n}, 1, {d})); for N sequences stack them as (T, N, D).")
         if mask is not None:
             raise ValueError(f"{name}[2] (mask): static (N, D) data takes no mask")
         return xs[None], ys, None, True
@@ -196,79 +260,38 @@ def _unpack(data: Any, name: str, dtype: np.dtype | None):
     return xs, ys, mask, False
 
 
-def _last_index(mask: np.ndarray | None, T: int, B: int, name: str) -> np.ndarray:
-    """Index of each sequence's last valid step."""
-    if mask is None:
-        return np.full(B, T - 1)
-    lengths_ok = mask.any(axis=0)
-    if not lengths_ok.all():
-        b = int(np.argmin(lengths_ok))
-        raise ValueError(f"{name}: sequence {b} has no valid step; target='last' needs at least one")
-    return T - 1 - np.argmax(mask[::-1], axis=0)
-
-
-def _batch_loss(outputs: np.ndarray, ys: np.ndarray, mask: np.ndarray | None,
-                loss: LossFn, target: str, static: bool):
-    """Loss value, output gradient and the (outputs, targets, mask) the metric sees."""
-    T, B = outputs.shape[:2]
-    if target == "every" and not static:
-        value, dys = loss(outputs, ys, mask)
-        return value, dys, (outputs, ys, mask)
-    idx = _last_index(mask, T, B, "mask")
-    cols = np.arange(B)
-    out_last = outputs[idx, cols]
-    value, dlast = loss(out_last, ys, None)
-    dys = np.zeros_like(outputs)
-    dys[idx, cols] = dlast
-    return value, dys, (out_last, ys, None)
-
-
-def _select(ys: np.ndarray, idx: np.ndarray, target: str, static: bool) -> np.ndarray:
-    """Targets of the sequences ``idx``: batch axis 1 for per-step targets, else 0."""
-    return ys[:, idx] if target == "every" and not static else ys[idx]
-
-
 def _check_targets(ys: np.ndarray, xs: np.ndarray, target: str, static: bool, name: str) -> None:
     T, N = xs.shape[:2]
     if target == "every" and not static:
-        if ys.ndim < 2 or ys.shape[:2] != (T, N):
-            raise ValueError(f"{name}: with target='every' expected targets of shape ({T}, {N}, ...), got {ys.shape}")
-    elif ys.ndim < 1 or ys.shape[0] != N:
-        raise ValueError(f"{name}: with target='last' expected targets of shape ({N}, ...), got {ys.shape}")
+        ok, want = ys.ndim >= 2 and ys.shape[:2] == (T, N), f"({T}, {N}, ...)"
+    else:
+        ok, want = ys.ndim >= 1 and ys.shape[0] == N, f"({N}, ...)"
+    if ok:
+        return
+    if not static and xs.ndim == 3 and ys.ndim >= 1 and (
+            (target == "last" and ys.shape[0] == T) or (target == "every" and ys.shape[:2] == (N, T))):
+        raise ValueError(f"xs looks batch-major (N, T, D) = {xs.shape} (the targets have {ys.shape[0]} "
+                         f"sequences first); rnnbp is time-major: use xs.transpose(1, 0, 2)"
+                         + (" and targets.transpose(1, 0, ...)" if target == "every" else ""))
+    raise ValueError(f"{name}: with target={target!r} expected targets of shape {want}, got {ys.shape}")
 
 
-# -- non-finite values -----------------------------------------------------
-def _nonfinite_grad(model: Layer, graph: TimeGraph | None, offset: int = 0) -> NonFiniteError | None:
-    """The error describing the first non-finite gradient, or None if all are finite.
-
-    ``offset`` is the stream step where ``graph`` starts (truncated BPTT).
-    """
-    for lname, leaf in model.leaves():
-        for pname, g in leaf.grads.items():
-            if np.isfinite(g).all():
-                continue
-            step = None
-            if graph is not None and lname in graph.state_grad_norms:
-                bad = ~np.isfinite(graph.state_grad_norms[lname])
-                if bad.any():  # the walk runs backwards: the latest bad step came first
-                    step = offset + int(np.nonzero(bad)[0][-1])
-            where = f"layer {lname!r}, " if lname else ""
-            at = f" at time step {step}" if step is not None else ""
-            return NonFiniteError(f"non-finite gradient in {where}parameter {pname!r}{at} "
-                                  f"(try clip=, a smaller learning rate, or on_nonfinite='skip')",
-                                  layer=lname, parameter=pname, step=step)
-    return None
-
-
-def _nonfinite_loss(exc: NonFiniteError, graph: TimeGraph | None, offset: int = 0) -> NonFiniteError:
-    found = None if graph is None else graph.first_nonfinite_output()
-    if found is None:
-        return exc
-    lname, step = found
-    step += offset
-    where = f"layer {lname!r}" if lname else "the model"
-    return NonFiniteError(f"non-finite loss: the output of {where} is not finite from time step {step} ({exc})",
-                          layer=lname, step=step)
+def _check_optimizer(optimizer: Any, model: Layer) -> None:
+    """The optimizer must update this model's arrays (the same objects, not equal copies)."""
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer: expected an rnnbp.optim optimizer (with a step() method) built on the "
+                        f"model, got {type(optimizer).__name__}")
+    params = getattr(optimizer, "params", None)
+    if params is None:
+        return                                           # a user's optimizer: trust it
+    theirs = {id(p) for p in params.values()}
+    missing = [k for k, p in model.params.items() if id(p) not in theirs]
+    if missing:
+        raise ValueError(f"optimizer: it updates other arrays than the model's (it was built on another "
+                         f"model, or before the model's arrays were replaced): the model's {missing[:3]}"
+                         f"{'...' if len(missing) > 3 else ''} are not among the optimizer's "
+                         f"{sorted(params)[:3]}{'...' if len(params) > 3 else ''}; build it with "
+                         f"{type(optimizer).__name__}(model, ...)")
 
 
 def _bptt_setting(bptt: Any) -> tuple[int, int] | None:
@@ -286,45 +309,60 @@ def _bptt_setting(bptt: Any) -> tuple[int, int] | None:
     raise ValueError(f"bptt: expected 'full', an int k, or a tuple (k1, k2), got {bptt!r}")
 
 
-# -- the loop --------------------------------------------------------------
+# -- inference ---------------------------------------------------------------
 def predict(model: Layer, xs: np.ndarray, mask: np.ndarray | None = None,
-            batch_size: int = 256) -> np.ndarray:
+            batch_size: int = 256, *, target: str = "every", path: str = "fast") -> np.ndarray:
     """Outputs of ``model`` in evaluation mode, computed in batches.
 
     Parameters
     ----------
     model : Layer
-    xs : ndarray, shape (T, N, D), or (N, D) for static data
+    xs : ndarray, shape (T, N, D), or (N, D) for a static model
     mask : ndarray of bool, shape (T, N), optional
     batch_size : int
+    target : {"every", "last"}, default "every"
+        ``"every"``: every step's output. ``"last"``: each sequence's output
+        at its last valid step, as ``fit``/``evaluate`` use with
+        ``target="last"``.
+    path : {"fast", "step"}
 
     Returns
     -------
-    ndarray, shape (T, N, O), or (N, O) for static data
+    ndarray
+        ``(T, N, O)`` with ``target="every"``; ``(N, O)`` with
+        ``target="last"`` or for static ``(N, D)`` data.
 
     Examples
     --------
     >>> import numpy as np, rnnbp
     >>> predict(rnnbp.Linear(3, 2, seed=0), np.ones((5, 3))).shape
     (5, 2)
+    >>> predict(rnnbp.Elman(3, 2, seed=0), np.ones((7, 5, 3)), target="last").shape
+    (5, 2)
     """
-    static = isinstance(xs, np.ndarray) and xs.ndim == 2
-    xs3 = xs[None] if static else xs
+    _checks.choice(target, "target", TARGETS)
+    xs3, _, mask, static = _unpack((xs, np.empty(0), mask) if mask is not None else (xs, np.empty(0)),
+                                   "xs", model)
     batch_size = _checks.positive_int(batch_size, "batch_size")
     was = model.training
     model.eval()
     try:
         parts = [unroll(model, xs3[:, i:i + batch_size],
-                        mask=None if mask is None else mask[:, i:i + batch_size]).outputs
+                        mask=None if mask is None else mask[:, i:i + batch_size], path=path).outputs
                  for i in range(0, xs3.shape[1], batch_size)]
     finally:
         model.train(was)
     out = np.concatenate(parts, axis=1)
-    return out[0] if static else out
+    if static:
+        return out[0]
+    if target == "last":
+        T, N = out.shape[:2]
+        return out[_last_index(mask, T, N), np.arange(N)]
+    return out
 
 
 def evaluate(model: Layer, data: Any, loss: LossFn, *, metric: Metric | None = None,
-             target: str = "every", batch_size: int = 256) -> tuple[float, float | None]:
+             target: str = "every", batch_size: int = 256, path: str = "fast") -> tuple[float, float | None]:
     """Loss (and metric) of ``model`` on ``data`` in evaluation mode.
 
     Parameters
@@ -338,26 +376,32 @@ def evaluate(model: Layer, data: Any, loss: LossFn, *, metric: Metric | None = N
         ``metric(outputs, targets, mask) -> float``, e.g. :func:`accuracy`.
     target : {"every", "last"}
     batch_size : int
+    path : {"fast", "step"}
 
     Returns
     -------
     (loss, metric or None)
         Means over sequences (weighted by batch size).
     """
-    xs, ys, mask, static = _unpack(data, "data", model.dtype)
+    _checks.choice(target, "target", TARGETS)
+    _checks.function(loss, "loss", "rnnbp.losses.mse")
+    xs, ys, mask, static = _unpack(data, "data", model)
     _check_targets(ys, xs, target, static, "data[1] (targets)")
-    outputs = predict(model, xs, mask, batch_size) if not static else predict(model, xs[0], None, batch_size)[None]
-    value, _, seen = _batch_loss(outputs, ys, mask, loss, target, static)
+    outputs = predict(model, xs if not static else xs[0], mask, batch_size, path=path)
+    if static:
+        outputs = outputs[None]
+    value, _, seen = _loss_and_grad(outputs, ys, mask, loss, "last" if static else target)
     return float(value), (None if metric is None else float(metric(*seen)))
 
 
+# -- the loop ----------------------------------------------------------------
 def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 1,
         batch_size: int = 32, bptt: Any = "full", clip: float | None = None,
         target: str = "every", metric: Metric | None = None,
         validation: Any = None, patience: int | None = None,
         callbacks: Sequence[Callback] = (), seed: int = 0,
         shuffle: bool = True, on_nonfinite: str = "raise",
-        progress: bool | None = None) -> History:
+        progress: bool | None = None, path: str = "fast") -> History:
     """Train ``model`` on ``data`` by backpropagation through time.
 
     Parameters
@@ -366,7 +410,8 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
     data : tuple
         ``(xs, targets)`` or ``(xs, targets, mask)``. ``xs`` is ``(T, N, D)``
         time-major sequences in the model's dtype, or ``(N, D)`` static data
-        (one step, no state: plain backprop). ``mask`` is ``(T, N)`` bool.
+        for a model without recurrent layers (one step, no state: plain
+        backprop). ``mask`` is ``(T, N)`` bool.
     loss : callable
         ``loss(outputs, targets, mask) -> (value, doutputs)``, e.g.
         ``rnnbp.losses.mse``.
@@ -398,8 +443,9 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         ``callback(epoch, history)`` after every epoch; returning ``True``
         stops training.
     seed : int, default 0
-        Seeds shuffling and every ``Dropout`` layer: the same seed (and the
-        same initial model) gives bit-identical results.
+        Seeds shuffling and every layer that draws random numbers (through
+        ``Layer.reseed``): the same seed (and the same initial model) gives
+        bit-identical results.
     shuffle : bool, default True
     on_nonfinite : {"raise", "skip"}, default "raise"
         On a non-finite loss or gradient, raise :class:`rnnbp.NonFiniteError`
@@ -407,6 +453,10 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
     progress : bool, optional
         Show a progress bar on stderr; by default only when stderr is a
         terminal.
+    path : {"fast", "step"}, default "fast"
+        How the layers run (see :func:`rnnbp.unroll`): ``"step"`` calls every
+        layer's one-step ``forward``/``backward``, so a breakpoint in a cell's
+        ``backward`` is hit; same gradients to rounding, slower.
 
     Returns
     -------
@@ -424,13 +474,18 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
     >>> hist.loss[-1] < hist.loss[0] / 5
     True
     """
+    from .tbptt import TruncatedBPTT                     # truncated BPTT sits on train_step
+
     if not isinstance(model, Layer):
         raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
-    xs, ys, mask, static = _unpack(data, "data", model.dtype)
-    if target not in ("every", "last"):
-        raise ValueError(f"target: expected 'every' or 'last', got {target!r}")
-    if on_nonfinite not in ("raise", "skip"):
-        raise ValueError(f"on_nonfinite: expected 'raise' or 'skip', got {on_nonfinite!r}")
+    _checks.function(loss, "loss", "rnnbp.losses.mse")
+    target = _checks.choice(target, "target", TARGETS)
+    on_nonfinite = _checks.choice(on_nonfinite, "on_nonfinite", ("raise", "skip"))
+    path = _checks.choice(path, "path", PATHS)
+    _check_optimizer(optimizer, model)
+    if metric is not None:
+        _checks.function(metric, "metric", "rnnbp.accuracy")
+    xs, ys, mask, static = _unpack(data, "data", model)
     _check_targets(ys, xs, target, static, "data[1] (targets)")
     epochs = _checks.positive_int(epochs, "epochs")
     batch_size = _checks.positive_int(batch_size, "batch_size")
@@ -441,113 +496,76 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         patience = _checks.positive_int(patience, "patience")
         if validation is None:
             raise ValueError("patience: early stopping needs validation data")
-    if clip is not None and not clip > 0:
-        raise ValueError(f"clip: expected a positive maximum norm, got {clip!r}")
+    if clip is not None:
+        clip = _checks.positive_number(clip, "clip")
     if validation is not None:
-        vx, vy, _, vstatic = _unpack(validation, "validation", model.dtype)
+        vx, vy, _, vstatic = _unpack(validation, "validation", model)
         _check_targets(vy, vx, target, vstatic, "validation[1] (targets)")
+    if static:
+        target = "last"                                  # one step: the targets are per sample
 
     seeds = np.random.SeedSequence(seed)
-    order_rng = np.random.default_rng(seeds.spawn(1)[0])
-    dropouts = [leaf for _, leaf in model.leaves() if isinstance(leaf, Dropout)]
-    for leaf, s in zip(dropouts, seeds.spawn(len(dropouts) + 1)[1:]):
-        leaf.rng = np.random.default_rng(s)
+    order_seed, *leaf_seeds = seeds.spawn(1 + len(list(model.leaves())))
+    order_rng = np.random.default_rng(order_seed)
+    for (_, leaf), s in zip(model.leaves(), leaf_seeds):
+        leaf.reseed(np.random.default_rng(s))
 
     T, N = xs.shape[:2]
-    n_batches = math.ceil(N / batch_size)
     show = progress if progress is not None else bool(getattr(sys.stderr, "isatty", lambda: False)())
-    bar = Progress(epochs * n_batches, "fit") if show else None
-    tb = TruncatedBPTT(model, *truncated) if truncated is not None else None
+    bar = Progress(epochs * math.ceil(N / batch_size), "fit") if show else None
+    tbptt = TruncatedBPTT(model, *truncated, path=path) if truncated is not None else None
     hist = History()
     best_loss, best_params, waited = math.inf, None, 0
     model.train()
 
-    def update() -> None:
-        if clip is not None:
-            norm = clip_grad_norm(model, clip)
-        else:
-            norm = math.sqrt(sum(float(np.vdot(g, g)) for g in model.grads.values()))
-        hist.grad_norm.append(norm)
-        hist.clipped.append(clip is not None and norm > clip)
-        optimizer.step()
-
-    def attempt(forward_backward: Callable[[], float],
-                where: Callable[[], tuple[TimeGraph | None, int]]) -> float | None:
-        """Run one forward/backward and update; on a non-finite loss or
-        gradient raise (naming layer, parameter, stream step) or skip."""
-        try:
-            value = forward_backward()
-        except NonFiniteError as exc:
-            if on_nonfinite == "raise":
-                raise _nonfinite_loss(exc, *where()) from None
-            hist.skipped += 1
-            return None
-        err = _nonfinite_grad(model, *where())
-        if err is not None:
-            if on_nonfinite == "raise":
-                raise err
-            hist.skipped += 1
-            return None
-        update()
-        return value
-
     for epoch in range(epochs):
         t_start = time.perf_counter()
         order = order_rng.permutation(N) if shuffle else np.arange(N)
-        total, count, metric_sum = 0.0, 0, 0.0
+        totals = {"loss": 0.0, "metric": 0.0, "weight": 0.0}
         norm_sums: dict[str, np.ndarray] = {}
         norm_batches = 0
         for b0 in range(0, N, batch_size):
             idx = order[b0:b0 + batch_size]
-            bx, by = xs[:, idx], _select(ys, idx, target, static)
-            bmask = None if mask is None else mask[:, idx]
-            model.zero_grad()
-            if tb is not None:
-                tb.reset()
-                window_sum, window_steps = 0.0, 0
-                for t0 in range(0, T, tb.k1):
-                    model.zero_grad()
-                    sl = slice(t0, min(t0 + tb.k1, T))
-                    value = attempt(lambda: tb.step(bx[sl], by[sl], loss, None if bmask is None else bmask[sl]),
-                                    lambda: (tb.last_graph, tb.window_start))
-                    if value is not None:
-                        window_sum += value * (sl.stop - sl.start)  # windows weigh by their new steps
-                        window_steps += sl.stop - sl.start
-                value = window_sum / window_steps if window_steps else math.nan
-                seen = None
+            batch = (xs[:, idx], ys[:, idx] if target == "every" else ys[idx],
+                     None if mask is None else mask[:, idx])
+            if tbptt is None:
+                steps = [_attempt(lambda: train_step(model, batch, loss, optimizer, clip=clip,
+                                                     target=target, path=path), hist, on_nonfinite)]
+                windows = [1]
             else:
-                graph = unroll(model, bx, mask=bmask)
-                seen = None
-
-                def full_bptt() -> float:
-                    nonlocal seen
-                    value, dys, seen = _batch_loss(graph.outputs, by, bmask, loss, target, static)
-                    graph.backward(dys)
-                    return value
-
-                value = attempt(full_bptt, lambda: (graph, 0))
-                if value is None:
+                tbptt.reset()
+                steps, windows = [], []
+                for t0 in range(0, T, tbptt.k1):
+                    window = tuple(None if a is None else a[t0:t0 + tbptt.k1] for a in batch)
+                    steps.append(_attempt(lambda: tbptt.train_step(window, loss, optimizer, clip=clip),
+                                          hist, on_nonfinite))
+                    windows.append(window[0].shape[0])   # a window weighs by its new steps
+            for step, weight in zip(steps, windows):
+                if step is None:
                     continue
+                w = weight * len(idx)
+                totals["loss"] += step.loss * w
+                totals["weight"] += w
+                if metric is not None:
+                    totals["metric"] += metric(*step.seen) * w
+            if tbptt is None and steps[0] is not None:
                 norm_batches += 1
-                for name, norms in graph.state_grad_norms.items():
+                for name, norms in steps[0].graph.state_grad_norms.items():
                     norm_sums[name] = norm_sums.get(name, 0.0) + norms
-            if not math.isnan(value):
-                total += value * len(idx)
-                count += len(idx)
-                if metric is not None and seen is not None:
-                    metric_sum += metric(*seen) * len(idx)
             if bar is not None:
-                bar.update(info=f"epoch {epoch + 1}/{epochs} loss {value:.4g}")
-        hist.loss.append(total / count if count else math.nan)
-        if metric is not None and tb is None:
-            hist.metric.append(metric_sum / count if count else math.nan)
+                last = next((s.loss for s in reversed(steps) if s is not None), math.nan)
+                bar.update(info=f"epoch {epoch + 1}/{epochs} loss {last:.4g}")
+        weight = totals["weight"]
+        hist.loss.append(totals["loss"] / weight if weight else math.nan)
+        if metric is not None:
+            hist.metric.append(totals["metric"] / weight if weight else math.nan)
         for name, s in norm_sums.items():
             row = (s / norm_batches)[None]
             prev = hist.state_grad_norms.get(name)
             hist.state_grad_norms[name] = row if prev is None else np.concatenate([prev, row])
         if validation is not None:
             try:
-                vloss, vmetric = evaluate(model, validation, loss, metric=metric, target=target)
+                vloss, vmetric = evaluate(model, validation, loss, metric=metric, target=target, path=path)
             except NonFiniteError:
                 if on_nonfinite == "raise":
                     raise
@@ -570,7 +588,21 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
             break
     if bar is not None:
         bar.close()
-    if best_params is not None and patience is not None:
+    if best_params is not None:
         for k, p in model.params.items():
             p[...] = best_params[k]
     return hist
+
+
+def _attempt(step: Callable[[], StepResult], hist: History, on_nonfinite: str) -> StepResult | None:
+    """Run one training step; record its norm, or count it skipped on a non-finite value."""
+    try:
+        result = step()
+    except NonFiniteError:
+        if on_nonfinite == "raise":
+            raise
+        hist.skipped += 1
+        return None
+    hist.grad_norm.append(result.grad_norm)
+    hist.clipped.append(result.clipped)
+    return result

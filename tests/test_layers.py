@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import rnnbp
-from rnnbp.layer import Layer
 from tests.helpers import random_biases
 
 
@@ -50,22 +49,22 @@ def test_gradcheck_masked(static_layer):
     assert np.all(res.analytic["xs"][~mask] == 0)
 
 
-def test_sequence_path_equals_step_loop(static_layer):
+def test_fast_path_equals_step_path(static_layer):
+    """``unroll(path="fast")`` (one call over all T steps) equals ``path="step"`` (T calls)."""
     rng = np.random.default_rng(4)
     xs = rng.normal(size=(6, 2, 4))
     mask = rng.random((6, 2)) > 0.3
-    s0 = static_layer.initial_state(2)
     for m in (None, mask):
-        ys, _, cache = static_layer.forward_seq(xs, s0, m)
-        ys_loop, _, cache_loop = Layer.forward_seq(static_layer, xs, s0, m)
-        np.testing.assert_allclose(ys, ys_loop, rtol=0, atol=1e-12)
-        dys = rng.normal(size=ys.shape)
+        fast = rnnbp.unroll(static_layer, xs, mask=m)
+        step = rnnbp.unroll(static_layer, xs, mask=m, path="step")
+        np.testing.assert_allclose(fast.outputs, step.outputs, rtol=0, atol=1e-12)
+        dys = rng.normal(size=fast.outputs.shape)
         static_layer.zero_grad()
-        dxs, _ = static_layer.backward_seq(dys, s0, cache)
+        dxs, _ = fast.backward(dys)
         g = {k: v.copy() for k, v in static_layer.grads.items()}
         static_layer.zero_grad()
-        dxs_loop, _ = Layer.backward_seq(static_layer, dys, s0, cache_loop)
-        np.testing.assert_allclose(dxs, dxs_loop, rtol=0, atol=1e-12)
+        dxs_step, _ = step.backward(dys)
+        np.testing.assert_allclose(dxs, dxs_step, rtol=0, atol=1e-12)
         for k in g:
             np.testing.assert_allclose(g[k], static_layer.grads[k], rtol=0, atol=1e-12)
 
@@ -73,13 +72,12 @@ def test_sequence_path_equals_step_loop(static_layer):
 def test_two_backward_calls_double_grads(static_layer):
     rng = np.random.default_rng(5)
     xs = rng.normal(size=(4, 3, 4))
-    s0 = static_layer.initial_state(3)
-    ys, _, cache = static_layer.forward_seq(xs, s0)
-    dys = rng.normal(size=ys.shape)
+    graph = rnnbp.unroll(static_layer, xs)
+    dys = rng.normal(size=graph.outputs.shape)
     static_layer.zero_grad()
-    static_layer.backward_seq(dys, s0, cache)
+    graph.backward(dys)
     once = {k: v.copy() for k, v in static_layer.grads.items()}
-    static_layer.backward_seq(dys, s0, cache)
+    graph.backward(dys)
     for k, v in static_layer.grads.items():
         np.testing.assert_array_equal(v, 2 * once[k])
 

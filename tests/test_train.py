@@ -146,7 +146,7 @@ def test_nonfinite_gradient_names_layer_parameter_and_step():
     err = info.value
     assert err.layer == "0" and err.parameter in model.layers[0].params
     assert err.step == 3
-    assert f"parameter {err.parameter!r} at time step {err.step}" in str(err)
+    assert f"'0.{err.parameter}'" in str(err) and f"at time step {err.step}" in str(err)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -185,7 +185,7 @@ def test_errors_name_the_argument():
         rnnbp.fit(model, xs, loss=mse, optimizer=opt)
     with pytest.raises(ValueError, match=r"expected targets of shape \(8, 16, \.\.\.\), got \(16, 1\)"):
         rnnbp.fit(model, (xs, ys[0]), loss=mse, optimizer=opt)
-    with pytest.raises(ValueError, match="target: expected 'every' or 'last'"):
+    with pytest.raises(ValueError, match="target: expected one of 'every', 'last', got 'first'"):
         rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, target="first")
     with pytest.raises(TypeError, match="expected dtype float64, got float32"):
         rnnbp.fit(model, (xs.astype(np.float32), ys), loss=mse, optimizer=opt)
