@@ -406,10 +406,9 @@ def _plan(text: str, font: str, f: int, H: int, d: LineDistortion,
 def _render_chunk(plans: list[_Plan], H: int, table) -> np.ndarray:
     """Coverage of a few lines, shape (b, max width + max window, H) float32."""
     sdf, corner, side = table
-    b = len(plans)
     G = max(len(p.glyph) for p in plans)
     pad = max(int(p.w.max()) for p in plans)
-    canvas = np.zeros((b, max(p.width for p in plans) + pad, H), dtype=np.float32)
+    canvas = np.zeros((len(plans), max(p.width for p in plans) + pad, H), dtype=np.float32)
     sx = np.array([p.sx for p in plans])
     sy = np.array([p.sy for p in plans])
     shear = np.array([p.shear for p in plans])
@@ -441,10 +440,10 @@ def _render_chunk(plans: list[_Plan], H: int, table) -> np.ndarray:
         v0 = np.minimum(v.astype(np.int32), _RES - 2)
         fu, fv = u - u0, v - v0
         at = (gid[:, None, None] * _RES + v0) * _RES + u0                 # flat index
-        a, b = flat[at], flat[at + 1]
-        top = a + (b - a) * fu
-        a, b = flat[at + _RES], flat[at + _RES + 1]
-        dist = top + (a + (b - a) * fu - top) * fv
+        left, right = flat[at], flat[at + 1]
+        top = left + (right - left) * fu
+        left, right = flat[at + _RES], flat[at + _RES + 1]
+        dist = top + (left + (right - left) * fu - top) * fv
         px = np.sqrt(sx[lines] * sy[lines]).astype(np.float32)[:, None, None]  # cap heights -> pixels
         cover = np.clip(0.5 - dist * px + thick[lines, None, None].astype(np.float32), 0.0, 1.0)
         at = (lines[:, None], cols)
