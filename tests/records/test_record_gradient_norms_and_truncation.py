@@ -1,23 +1,25 @@
-"""The committed full-size runs of gradient-norms and truncation show what their docs claim.
+"""The committed full-size records of ``gradient-norms`` and ``truncation`` show what their docs claim.
 
-These read ``experiments/*/results.json``; they do not train.
+Record audit: these tests check committed data, not code. They read the
+committed ``experiments/gradient-norms/`` and ``experiments/truncation/`` and
+train nothing, so no change to ``rnnbp/`` or ``tasks/`` can make them
+fail; they fail when a record is missing, stale or no longer shows what the
+docs claim. Marked ``records``
+(``pytest -m records`` runs only the audits, ``-m 'not records'`` only the
+code's tests). The code's tests of the same experiments run their
+``--quick`` size: ``tests/test_experiments_quick.py``.
 """
-
-import json
 
 import numpy as np
 import pytest
 
-from tasks import cli
+from tests.records._record import load_record
+
+pytestmark = pytest.mark.records
 
 
 def _record(name):
-    path = cli.ROOT / "experiments" / name / "results.json"
-    record = json.loads(path.read_text())
-    assert record["quick"] is False and record["experiment"] == name
-    for fig in record["figures"]:
-        assert (path.parent / fig).stat().st_size > 10_000
-    return record
+    return load_record(name, min_figure_bytes=10_000)
 
 
 @pytest.fixture(scope="module")

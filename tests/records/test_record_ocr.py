@@ -1,28 +1,40 @@
-"""The committed full-size run of ``static-vs-recurrent-ocr`` shows what its docs page says.
+"""The committed full-size record of ``static-vs-recurrent-ocr`` shows what its docs page says.
 
-These tests read ``experiments/static-vs-recurrent-ocr/results.json`` (they
-train nothing): every view beats chance by far on fonts never seen in
-training, the held-out fonts really are held out, and the regularised MLP
-over-fits less than the unregularised one.
+Every view beats chance by far on fonts never seen in training, the held-out
+fonts really are held out, and the regularised MLP over-fits less than the
+unregularised one.
+
+Record audit: these tests check committed data, not code. They read the
+committed ``experiments/static-vs-recurrent-ocr/`` and train nothing, so no
+change to ``rnnbp/`` or ``tasks/`` can make them fail (but see below);
+they fail when a record is missing, stale or no longer shows what the docs
+claim. Marked ``records``
+(``pytest -m records`` runs only the audits, ``-m 'not records'`` only the
+code's tests). The code's tests of the same experiments run their
+``--quick`` size: ``tests/test_experiments_quick.py``.
+
+One test compares the record's configuration with the experiment's current
+``FULL`` configuration: it fails when the code's configuration changes and
+the record was not rerun (a staleness check, still not a test of the code).
 """
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from tasks import cli
 from tasks.experiments import static_vs_recurrent_ocr as experiment
 from tasks.ocr import available_fonts
+from tests.records._record import folder, load_record
 
-OUT = cli.ROOT / "experiments" / "static-vs-recurrent-ocr"
+pytestmark = pytest.mark.records
+
+OUT = folder("static-vs-recurrent-ocr")
 
 
 @pytest.fixture(scope="module")
 def record() -> dict:
-    return json.loads((OUT / "results.json").read_text())
+    return load_record("static-vs-recurrent-ocr", min_figure_bytes=10_000)
 
 
 def test_record_is_the_full_size_run_of_the_current_configuration(record):
