@@ -39,11 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from . import activations
 from . import init as _init
-from ._checks import as_dtype, generator, positive_int
+from ._checks import as_dtype, generator, number, positive_int, positive_number
 from .errors import ConvergenceError
 from .layer import Layer, StaticLayer, State
-from .monitor import ACTIVATION_GAMMA
 from .unroll import unroll
 
 __all__ = ["FixedPoint", "ConvergenceError", "Settle", "METHODS", "ACTIVATIONS"]
@@ -51,8 +51,8 @@ __all__ = ["FixedPoint", "ConvergenceError", "Settle", "METHODS", "ACTIVATIONS"]
 #: Backward methods of :class:`FixedPoint`.
 METHODS = ("rbp", "neumann", "gmres", "bicgstab", "cg", "bptt", "tbptt")
 #: Activations of :class:`FixedPoint`, each with ``sup |f'|`` (which enters the
-#: contraction condition); the same table as ``rnnbp.monitor.ACTIVATION_GAMMA``.
-ACTIVATIONS = MappingProxyType(ACTIVATION_GAMMA)
+#: contraction condition); read from ``rnnbp.activations``.
+ACTIVATIONS = MappingProxyType({name: activations.gamma(name) for name in activations.NAMES})
 _KRYLOV = ("gmres", "bicgstab", "cg")
 
 
@@ -74,37 +74,6 @@ class Settle:
     iterations: int
     residual: float
     residuals: np.ndarray | None = field(default=None, repr=False)
-
-
-def _act_(name: str, a: np.ndarray) -> np.ndarray:
-    """Apply the activation in place."""
-    if name == "tanh":
-        return np.tanh(a, out=a)
-    if name == "relu":
-        return np.maximum(a, 0, out=a)
-    np.multiply(a, 0.5, out=a)
-    np.tanh(a, out=a)
-    a += 1
-    return np.multiply(a, 0.5, out=a)                   # sigmoid = (1 + tanh(a/2)) / 2
-
-
-def _act_grad(name: str, y: np.ndarray) -> np.ndarray:
-    """``f'(a)`` from ``y = f(a)``."""
-    if name == "tanh":
-        return 1 - y * y
-    if name == "relu":
-        return (y > 0).astype(y.dtype)
-    return y * (1 - y)
-
-
-def _number(value: Any, name: str, low: float, high: float = np.inf, *, open_low: bool = True) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a number, got {value!r}") from None
-    if not (v > low if open_low else v >= low) or not v <= high:
-        raise ValueError(f"{name}: expected a number in {'(' if open_low else '['}{low}, {high}], got {value!r}")
-    return v
 
 
 class FixedPoint(StaticLayer):
@@ -181,22 +150,20 @@ class FixedPoint(StaticLayer):
         super().__init__(as_dtype(dtype))
         self.input_size = positive_int(input_size, "input_size")
         self.hidden_size = self.output_size = positive_int(hidden_size, "hidden_size")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation: expected one of {tuple(ACTIVATIONS)}, got {activation!r}")
-        self.activation = activation
+        self.activation = activations.check(activation)
         eps_tol = float(np.sqrt(np.finfo(self.dtype).eps))
-        self.damping = _number(damping, "damping", 0.0, 1.0)
-        self.tol = eps_tol if tol is None else _number(tol, "tol", 0.0, open_low=False)
+        self.damping = number(damping, "damping", low=0.0, high=1.0, low_open=True)
+        self.tol = eps_tol if tol is None else number(tol, "tol", low=0.0)
         self.max_iter = positive_int(max_iter, "max_iter")
         self.steps = None if steps is None else positive_int(steps, "steps")
         if method not in METHODS:
             raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
         self.method = method
-        self.backward_tol = self.tol if backward_tol is None else _number(backward_tol, "backward_tol", 0.0)
+        self.backward_tol = self.tol if backward_tol is None else positive_number(backward_tol, "backward_tol")
         self.backward_max_iter = positive_int(backward_max_iter, "backward_max_iter")
         self.neumann_terms = positive_int(neumann_terms, "neumann_terms")
         self.truncate = positive_int(truncate, "truncate")
-        self.recurrent_gain = _number(recurrent_gain, "recurrent_gain", 0.0, open_low=False)
+        self.recurrent_gain = number(recurrent_gain, "recurrent_gain", low=0.0)
         self.init_ih = _init.check_name(init_ih, "init_ih")
         self.init_hh = _init.check_name(init_hh, "init_hh")
         rng = generator(rng, seed)
@@ -241,7 +208,7 @@ class FixedPoint(StaticLayer):
         cap = self.steps or self.max_iter
         residuals, k, r = np.empty(cap), 0, np.inf
         while k < cap:
-            y = _act_(self.activation, h @ W_hh + c)     # y = f(c + h W_hh)
+            y = activations.apply(self.activation, h @ W_hh + c)     # y = f(c + h W_hh)
             r = float(np.max(np.abs(y - h), initial=0.0)) / max(1.0, float(np.max(np.abs(h), initial=0.0)))
             h = y if self.damping == 1.0 else (1 - alpha) * h + alpha * y
             residuals[k], k = r, k + 1
@@ -286,7 +253,7 @@ class FixedPoint(StaticLayer):
                     phase="forward", method="settle", residual=cache.residual,
                     iterations=cache.iterations, tol=self.tol)
             h = cache.h
-            fp = _act_grad(self.activation, _act_(self.activation, h @ p["W_hh"] + cache.c))  # f'(a*)
+            fp = activations.derivative(self.activation, activations.apply(self.activation, h @ p["W_hh"] + cache.c))  # f'(a*)
             z, iters, r = self._adjoint(g, fp, method)
             dc = z * fp                                  # h* = f(a*)
             gr["W_hh"] += h.T @ dc                       # a* = c + h* W_hh
@@ -397,7 +364,7 @@ class FixedPoint(StaticLayer):
         >>> round(layer.clip_recurrent_norm(0.9), 6), round(float(np.linalg.norm(layer.params["W_hh"], 2)), 6)
         (2.0, 0.9)
         """
-        max_norm = _number(max_norm, "max_norm", 0.0)
+        max_norm = positive_number(max_norm, "max_norm")
         W = self.params["W_hh"]
         norm = float(np.linalg.norm(W, 2))
         if norm > max_norm:
@@ -441,14 +408,14 @@ class _SettlingCell(Layer):
 
     def forward(self, c, state):
         (h,) = state
-        y = _act_(self.activation, h @ self.params["W_hh"] + c)      # y = f(c + h W_hh)
+        y = activations.apply(self.activation, h @ self.params["W_hh"] + c)      # y = f(c + h W_hh)
         h_next = y if self.alpha == 1 else (1 - self.alpha) * h + self.alpha * y
         return h_next, (h_next,), (h, y)
 
     def backward(self, dy, dstate_next, cache):
         h, y = cache
         dh_next = dstate_next[0] + dy                    # output = h'
-        da = (self.alpha * dh_next) * _act_grad(self.activation, y)  # h' = (1-alpha) h + alpha f(a)
+        da = (self.alpha * dh_next) * activations.derivative(self.activation, y)  # h' = (1-alpha) h + alpha f(a)
         self.grads["W_hh"] += h.T @ da                   # a = c + h W_hh
         dh = da @ self.params["W_hh"].T                  # a = c + h W_hh
         if self.alpha != 1:

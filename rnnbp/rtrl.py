@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from . import activations
 from ._checks import array as _check_array, positive_int
 from .cells import Elman
 
@@ -162,7 +163,8 @@ class RTRL:
         if x.shape != (B, D):
             raise ValueError(f"x: expected shape ({B}, {D}), got {x.shape}")
         p, h_prev = cell.params, self.h
-        h = cell._act_(x @ p["W_ih"] + h_prev @ p["W_hh"] + p["b"])   # h_t = f(a_t)
+        a = x @ p["W_ih"] + h_prev @ p["W_hh"] + p["b"]  # a_t = x_t W_ih + h_{t-1} W_hh + b
+        h = activations.apply(cell.activation, a, out=a)  # h_t = f(a_t)
         P, Q = self._P, self._Q
         np.matmul(p["W_hh"].T, P, out=Q)                 # sum_k W_hh[k, j] P_{t-1}[k, :]
         diag = np.arange(H)
@@ -171,7 +173,7 @@ class RTRL:
         Q_ih[:, diag, :, diag] += x[None]                # da_t[j]/dW_ih[d, j] = x_t[d]
         Q_hh[:, diag, :, diag] += h_prev[None]           # da_t[j]/dW_hh[k, j] = h_{t-1}[k]
         Q[:, diag, D * H + H * H + diag] += 1            # da_t[j]/db[j] = 1
-        Q *= cell._act_grad(h)[:, :, None]               # h_t[j] = f(a_t[j])
+        Q *= activations.derivative(cell.activation, h)[:, :, None]  # h_t[j] = f(a_t[j])
         self._P, self._Q = Q, P
         self.h, self.t = h, self.t + 1
         return h.copy()

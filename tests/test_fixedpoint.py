@@ -190,6 +190,16 @@ def test_bad_constructor_arguments_name_the_argument(kwargs, name):
         FixedPoint(**args)
 
 
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(damping=True), "damping"), (dict(damping="0.5"), "damping"), (dict(tol=[1e-6]), "tol"),
+    (dict(recurrent_gain=None), "recurrent_gain"), (dict(backward_tol=False), "backward_tol"),
+])
+def test_non_numbers_are_type_errors(kwargs, name):
+    # A bool is not a number here: damping=True used to pass as 1.0.
+    with pytest.raises(TypeError, match=rf"{name}: expected a number in .*\({type(next(iter(kwargs.values()))).__name__}\)"):
+        FixedPoint(2, 3, **kwargs)
+
+
 def test_bad_inputs_name_the_argument(data):
     x, R = data
     layer = make()

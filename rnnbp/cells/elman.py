@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import activations
 from ..layer import State
 from ._base import (Masks, _Cell, allocator, blocks, masked_dys, record_norms, rows, time_block,
                     weight_grads)
@@ -98,21 +99,6 @@ class Elman(_Cell):
                          init_ih=init_ih, init_hh=init_hh)
         self.state_sizes = (self.hidden_size,)
 
-    def _act_(self, a: np.ndarray) -> np.ndarray:
-        """Apply the activation in place."""
-        if self.activation == "tanh":
-            return np.tanh(a, out=a)
-        return np.maximum(a, 0, out=a)
-
-    def _act_grad(self, h_next: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """``act'(a)`` from the activation's output ``h' = act(a)`` (into ``out`` if given)."""
-        if out is None:
-            out = np.empty_like(h_next)
-        if self.activation == "tanh":
-            np.multiply(h_next, h_next, out=out)
-            return np.subtract(1, out, out=out)          # tanh' = 1 - tanh^2
-        return np.greater(h_next, 0, out=out)            # relu' = [a > 0] = [h' > 0]
-
     # -- one step -------------------------------------------------------------
     def forward(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State, Any]:
         """One step: ``x (B, D), (h (B, H),) -> (y (B, H), (h' (B, H),), cache)``; ``y = h'``."""
@@ -122,7 +108,7 @@ class Elman(_Cell):
         a = x @ p["W_ih"]
         a += h @ p["W_hh"]
         a += p["b"]
-        h_next = self._act_(a)
+        h_next = activations.apply(self.activation, a, out=a)
         return h_next.copy(), (h_next,), (x, h, h_next)
 
     def backward(self, dy: np.ndarray, dstate_next: State, cache: Any) -> tuple[np.ndarray, State]:
@@ -131,7 +117,7 @@ class Elman(_Cell):
         x, h, h_next = cache
         p, g = self.params, self.grads
         dh_next = dstate_next[0] + dy                    # y = h'
-        da = dh_next * self._act_grad(h_next)            # h' = act(a)
+        da = dh_next * activations.derivative(self.activation, h_next)  # h' = act(a)
         g["W_ih"] += x.T @ da                            # a = x W_ih + h W_hh + b
         g["W_hh"] += h.T @ da                            # a = x W_ih + h W_hh + b
         g["b"] += da.sum(axis=0)                         # a = x W_ih + h W_hh + b
@@ -149,7 +135,7 @@ class Elman(_Cell):
         """
         self._check_seq(xs, state, mask)
         p = self.params
-        hs = elman_forward(xs, state[0], p["W_ih"], p["W_hh"], p["b"], self.activation == "relu", mask,
+        hs = elman_forward(xs, state[0], p["W_ih"], p["W_hh"], p["b"], self.activation, mask,
                                self._pool(new_call=True))
         T = xs.shape[0]
         return self._outputs(hs, mask), (hs[T].copy(),), ElmanCache(xs, hs, mask)
@@ -163,7 +149,7 @@ class Elman(_Cell):
         self._check_seq_grad(dys, dstate_T, cache, record)
         p = self.params
         dxs, dh = elman_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"],
-                                     self.activation == "relu", self.grads, record, self._pool())
+                                     self.activation, self.grads, record, self._pool())
         return dxs, (dh,)
 
     def get_config(self) -> dict[str, Any]:
@@ -176,7 +162,7 @@ class Elman(_Cell):
 
 # -- the fast sequence kernels ------------------------------------------------
 
-def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask, ws=None):
+def elman_forward(xs, h0, W_ih, W_hh, b, activation, mask, ws=None):
     """``hs (T+1, B, H)`` of ``h_t = act(x_t W_ih + h_{t-1} W_hh + b)``; ``hs[0] = h0``."""
     T, B, _ = xs.shape
     H = W_hh.shape[0]
@@ -194,16 +180,13 @@ def elman_forward(xs, h0, W_ih, W_hh, b, relu, mask, ws=None):
             h = hs_t[t + 1]
             np.matmul(hs_t[t], W_hh, out=h_W)
             h += h_W                                     # a_t += h_{t-1} W_hh
-            if relu:
-                np.maximum(h, 0, out=h)                  # h_t = relu(a_t)
-            else:
-                np.tanh(h, out=h)                        # h_t = tanh(a_t)
+            activations.apply(activation, h, out=h)      # h_t = act(a_t)
             if masks.steps[t]:
                 np.copyto(h, hs_t[t], where=masks.skip[t])  # masked: h_t = h_{t-1}
     return hs
 
 
-def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
+def elman_backward(dys, dh_T, cache, W_ih, W_hh, activation, grads, record, ws=None):
     """Full BPTT through an ``ElmanCache``; adds into ``grads``; returns ``dxs, dh_0``."""
     xs, hs = cache.xs, cache.hs
     if ws is not None:
@@ -226,11 +209,7 @@ def elman_backward(dys, dh_T, cache, W_ih, W_hh, relu, grads, record, ws=None):
         skip_blk = masks.block(t0, t1)
         dys_blk = masked_dys(dys, t0, t1, skip_blk, dys_buf)  # masked steps ignore dy
         act_grad_blk, h_blk = act_grad[:n_steps], hs[t0 + 1:t1 + 1]
-        if relu:
-            np.greater(h_blk, 0, out=act_grad_blk)       # relu'(a) = [h > 0]
-        else:
-            np.multiply(h_blk, h_blk, out=act_grad_blk)
-            np.subtract(1, act_grad_blk, out=act_grad_blk)  # tanh'(a) = 1 - h^2
+        activations.derivative(activation, h_blk, out=act_grad_blk)  # act'(a_t) from h_t = act(a_t)
         if skip_blk is not None:
             np.copyto(act_grad_blk, 0, where=skip_blk)   # masked: a_t unused
         dys_t, act_grad_t = list(dys_blk), list(act_grad_blk)

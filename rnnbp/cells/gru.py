@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import activations
 from ..layer import State
 from ._base import Masks, _Cell, allocator, blocks, halved, masked_dys, record_norms, rows, time_block
-from .lstm import _sigmoid
 
 __all__ = ["GRU", "GRUCache"]
 
@@ -119,10 +119,10 @@ class GRU(_Cell):
         ax = x @ p["W_ih"]
         ax += p["b"]
         ah = h @ p["W_hh"]
-        r = _sigmoid(ax[:, :H] + ah[:, :H])
-        z = _sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+        r = activations.apply("sigmoid", ax[:, :H] + ah[:, :H])
+        z = activations.apply("sigmoid", ax[:, H:2 * H] + ah[:, H:2 * H])
         hn = ah[:, 2 * H:] + p["b_hn"]
-        n = np.tanh(ax[:, 2 * H:] + r * hn)
+        n = activations.apply("tanh", ax[:, 2 * H:] + r * hn)
         h_next = (1 - z) * n + z * h
         return h_next.copy(), (h_next,), (x, h, r, z, n, hn)
 

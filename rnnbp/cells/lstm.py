@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import activations
 from .. import init as _init
 from ..layer import State
 from ._base import (Masks, _Cell, allocator, blocks, halved, masked_dys, read_only, record_norms, rows,
@@ -62,15 +63,6 @@ class LSTMCache(NamedTuple):
     cs: np.ndarray
     gates: np.ndarray
     mask: np.ndarray | None
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic sigmoid as ``(1 + tanh(z/2)) / 2``: no overflow, dtype kept."""
-    s = np.multiply(z, 0.5)
-    np.tanh(s, out=s)
-    s *= 0.5
-    s += 0.5
-    return s
 
 
 class LSTM(_Cell):
@@ -157,12 +149,12 @@ class LSTM(_Cell):
         z = x @ p["W_ih"]
         z += h @ p["W_hh"]
         z += p["b"]
-        i = _sigmoid(z[:, :H])
-        f = _sigmoid(z[:, H:2 * H])
-        g = np.tanh(z[:, 2 * H:3 * H])
-        o = _sigmoid(z[:, 3 * H:])
+        i = activations.apply("sigmoid", z[:, :H])
+        f = activations.apply("sigmoid", z[:, H:2 * H])
+        g = activations.apply("tanh", z[:, 2 * H:3 * H])
+        o = activations.apply("sigmoid", z[:, 3 * H:])
         c_next = f * c + i * g
-        tc = np.tanh(c_next)
+        tc = activations.apply("tanh", c_next)
         h_next = o * tc
         return h_next.copy(), LSTMState(h_next, c_next), (x, h, c, i, f, g, o, tc)
 
