@@ -13,8 +13,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import _checks
 from .layer import Layer, State, map_state
-from .unroll import unroll
+from .unroll import PATHS, unroll
 
 __all__ = ["gradcheck", "GradcheckResult"]
 
@@ -69,7 +70,7 @@ def _relative_error(a: np.ndarray, n: np.ndarray) -> float:
 def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
               mask: np.ndarray | None = None, loss: LossFn | None = None,
               step: bool = False, eps: float = 1e-6, seed: int = 0,
-              inputs: bool = True) -> GradcheckResult:
+              inputs: bool = True, path: str = "fast") -> GradcheckResult:
     """Compare a model's backward pass with central differences.
 
     Parameters
@@ -93,6 +94,9 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     step : bool, default False
         Check one step (``forward``/``backward``) instead of the sequence
         path through ``rnnbp.unroll``.
+    path : {"fast", "step"}, default "fast"
+        With ``step=False``, how ``rnnbp.unroll`` runs the layers (their
+        sequence kernels, or their one-step methods step by step).
     eps : float, default 1e-6
         Central-difference step.
     seed : int, default 0
@@ -124,6 +128,7 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     if not isinstance(xs, np.ndarray) or xs.dtype != np.float64:
         raise TypeError(f"xs: expected a float64 numpy array, got "
                         f"{getattr(xs, 'dtype', type(xs).__name__)}")
+    path = _checks.choice(path, "path", PATHS)
     if step and mask is not None:
         raise ValueError("mask: not supported with step=True (a mask is per sequence)")
     rng = np.random.default_rng(seed)
@@ -132,7 +137,7 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
         state = model.initial_state(B)
     state = model.unflatten_state([map_state(_float64_copy, s) for s in model.flatten_state(state)])
 
-    run = _step_runner(model, mask) if step else _seq_runner(model, mask)
+    run = _step_runner(model, mask) if step else _seq_runner(model, mask, path)
     # Random projections for the default loss, drawn once from the first run.
     ys0, sT0 = run(xs, state)
     R = rng.standard_normal(ys0.shape)
@@ -163,7 +168,10 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     saved = {k: g.copy() for k, g in model.grads.items()}
     model.zero_grad()
     try:
-        dxs, dstate0 = (_step_backward if step else _seq_backward)(model, xs, state, mask, value_and_grads)
+        if step:
+            dxs, dstate0 = _step_backward(model, xs, state, value_and_grads)
+        else:
+            dxs, dstate0 = _seq_backward(model, xs, state, mask, path, value_and_grads)
         analytic = {k: g.copy() for k, g in model.grads.items()}
     finally:
         for k, g in model.grads.items():
@@ -207,9 +215,9 @@ def _numeric(f: Callable[[], float], a: np.ndarray, eps: float) -> np.ndarray:
     return g
 
 
-def _seq_runner(model: Layer, mask: np.ndarray | None):
+def _seq_runner(model: Layer, mask: np.ndarray | None, path: str):
     def run(xs, state):
-        graph = unroll(model, xs, state, mask)
+        graph = unroll(model, xs, state, mask, path=path)
         return graph.outputs, graph.final_state
     return run
 
@@ -221,13 +229,13 @@ def _step_runner(model: Layer, mask: Any):
     return run
 
 
-def _seq_backward(model, xs, state, mask, value_and_grads):
-    graph = unroll(model, xs, state, mask)
+def _seq_backward(model, xs, state, mask, path, value_and_grads):
+    graph = unroll(model, xs, state, mask, path=path)
     _, dys, dstate = value_and_grads(graph.outputs, graph.final_state)
     return graph.backward(dys, dstate)
 
 
-def _step_backward(model, x, state, mask, value_and_grads):
+def _step_backward(model, x, state, value_and_grads):
     y, s, cache = model.forward(x, state)
     _, dy, dstate = value_and_grads(y, s)
     if dstate is None:

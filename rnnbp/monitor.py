@@ -44,15 +44,16 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import _checks
+from . import _checks, activations
+from .clip import global_norm
 from .layer import Layer, state_like
 from .unroll import TimeGraph, unroll
 
 __all__ = ["state_jacobians", "jacobian_norms", "vanishing_bound", "ACTIVATION_GAMMA",
            "GradientRecorder"]
 
-#: ``sup |f'|`` of each activation, the ``gamma`` of Pascanu et al. (2013).
-ACTIVATION_GAMMA: dict[str, float] = {"tanh": 1.0, "relu": 1.0, "sigmoid": 0.25}
+#: ``sup |f'|`` of each activation, the ``gamma`` of Pascanu et al. (2013) (from ``rnnbp.activations``).
+ACTIVATION_GAMMA: dict[str, float] = {name: activations.gamma(name) for name in activations.NAMES}
 
 _NORMS = ("spectral", "frobenius")
 
@@ -287,13 +288,11 @@ def vanishing_bound(layer: Any, steps: int, *, gamma: float | None = None) -> np
     >>> float(vanishing_bound(np.eye(2), 3, gamma=0.25)[0])      # a sigmoid layer
     0.0625
     """
-    from .cells import Elman
-
     steps = _checks.positive_int(steps, "steps")
-    if isinstance(layer, Elman):
-        W = layer.params["W_hh"]
+    if isinstance(layer, Layer) and "W_hh" in layer.params and getattr(layer, "activation", None) in activations.NAMES:
+        W = layer.params["W_hh"]                         # an Elman-type layer: h' = f(x W_ih + h W_hh + b)
         if gamma is None:
-            gamma = ACTIVATION_GAMMA[layer.activation]
+            gamma = activations.gamma(layer.activation)
     elif isinstance(layer, np.ndarray):
         W = layer
         if W.ndim != 2 or W.shape[0] != W.shape[1]:
@@ -305,9 +304,7 @@ def vanishing_bound(layer: Any, steps: int, *, gamma: float | None = None) -> np
         raise TypeError(f"layer: expected an rnnbp.Elman or a square ndarray W_hh, "
                         f"got {type(layer).__name__} (the bound is for Elman layers; "
                         f"measure LSTM and GRU with jacobian_norms)")
-    if isinstance(gamma, (bool, np.bool_)) or not isinstance(gamma, (int, float, np.integer, np.floating)) \
-            or not (math.isfinite(gamma) and gamma > 0):
-        raise ValueError(f"gamma: expected a finite number > 0, got {gamma!r}")
+    gamma = _checks.positive_number(gamma, "gamma")
     lam1 = float(np.linalg.norm(W.astype(np.float64), 2))
     return (lam1 * float(gamma)) ** np.arange(steps - 1, -1, -1, dtype=np.float64)
 
@@ -419,7 +416,7 @@ class GradientRecorder:
             raise ValueError("graph: expected a graph walked back with graph.backward "
                              f"(no state_grad_norms for layer {self.layer_name!r})")
         if grad_norm is None:
-            grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in self.model.grads.values()))
+            grad_norm = global_norm(self.model)
         self._grad_norm.append(float(grad_norm))
         self._clipped.append(bool(clipped))
         self._seen_updates += 1
