@@ -8,6 +8,8 @@ to a worker in JSON lines over stdin/stdout:
 
 - ``{"cmd": "setup", "cell", "dtype", "B", "T", "H", "seed"}``: build the
   weights and inputs (the same in every worker: drawn from ``seed``);
+- ``{"cmd": "setup", "kind": "ctc" | "conv", "dtype", "seed", ...sizes}``: a
+  point of another kind (below), same protocol afterwards;
 - ``{"cmd": "grads", "path"}``: one training step, gradients saved to ``path``
   (``.npz``: ``W_ih``, ``W_hh``, ``b``, ``b_hn`` for the GRU, ``dxs``);
 - ``{"cmd": "time", "reps"}``: ``reps`` training steps, their wall times;
@@ -24,6 +26,17 @@ and the GRU's ``b_hn`` (H,)), converted one to one for torch.
 peak memory: the rise of the resident set (``ru_maxrss`` minus the RSS after
 the inputs ``xs`` and the output gradient ``dys`` exist) and, in a second
 step, the peak of numpy's allocations as seen by ``tracemalloc``.
+
+Two more kinds of point, with ``rnnbp`` and ``torch`` implementations only:
+
+- ``ctc`` (sizes ``T``, ``B``, ``C``, ``L``): ``rnnbp.losses.ctc`` against
+  ``torch.nn.functional.ctc_loss`` on ``log_softmax(logits)``, forward and
+  backward to the logits, ``reduction="mean"``, every input ``T`` steps and
+  every label ``L`` labels; gradient saved as ``dlogits``;
+- ``conv`` (sizes ``N``, ``C_in``, ``C_out``, ``H``, ``W``, ``k``): one
+  ``rnnbp.Conv2D`` forward and backward against ``torch.nn.functional.conv2d``
+  with the same weights and a random upstream gradient; gradients ``W``,
+  ``b``, ``dx``.
 
 Only this module imports torch, and only in the torch worker.
 """
@@ -217,6 +230,122 @@ class Naive:
 IMPLS = {"rnnbp": Rnnbp, "torch": Torch, "naive": Naive}
 
 
+# -- CTC loss ---------------------------------------------------------------------
+
+def make_ctc(T, B, C, L, dtype, seed):
+    """Logits ``(T, B, C)`` ~ N(0, 1) and labels ``(B, L)`` in ``[1, C)`` (blank = 0)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((T, B, C)).astype(dtype), rng.integers(1, C, size=(B, L))
+
+
+class CtcRnnbp:
+    """``rnnbp.losses.ctc``: value and gradient with respect to the logits in one call."""
+
+    def __init__(self, dtype, seed, T, B, C, L):
+        from rnnbp.losses import ctc
+
+        self.ctc = ctc
+        self.z, self.labels = make_ctc(T, B, C, L, dtype, seed)
+
+    def step(self):
+        return self.ctc(self.z, self.labels)[1]
+
+    def grads(self):
+        return {"dlogits": self.step()}
+
+
+class CtcTorch:
+    """``torch.nn.functional.ctc_loss`` on ``log_softmax(logits)``, backward to the logits."""
+
+    def __init__(self, dtype, seed, T, B, C, L):
+        import torch
+
+        z, labels = make_ctc(T, B, C, L, dtype, seed)
+        self.F = torch.nn.functional
+        self.z = torch.from_numpy(z).requires_grad_()
+        self.labels = torch.from_numpy(labels)
+        self.input_lengths = torch.full((B,), T, dtype=torch.long)
+        self.label_lengths = torch.full((B,), L, dtype=torch.long)
+
+    def step(self):
+        self.z.grad = None
+        loss = self.F.ctc_loss(self.z.log_softmax(2), self.labels, self.input_lengths,
+                               self.label_lengths, blank=0, reduction="mean")
+        loss.backward()
+        return self.z.grad
+
+    def grads(self):
+        return {"dlogits": self.step().numpy().copy()}
+
+
+# -- Conv2D -------------------------------------------------------------------------
+
+def make_conv(N, C_in, C_out, H, W, k, dtype, seed):
+    """Weights ``(C_out, C_in, k, k)``, bias, input ``(N, C_in, H, W)``, upstream gradient."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    s = 1.0 / np.sqrt(C_in * k * k)
+    w = {"W": rng.uniform(-s, s, (C_out, C_in, k, k)), "b": rng.uniform(-s, s, C_out),
+         "x": rng.standard_normal((N, C_in, H, W)),
+         "dy": rng.standard_normal((N, C_out, H - k + 1, W - k + 1))}
+    return {name: v.astype(dtype) for name, v in w.items()}
+
+
+class ConvRnnbp:
+    """``rnnbp.Conv2D``: one-step ``forward`` and ``backward`` (what ``unroll`` calls)."""
+
+    def __init__(self, dtype, seed, N, C_in, C_out, H, W, k):
+        import rnnbp
+
+        w = make_conv(N, C_in, C_out, H, W, k, dtype, seed)
+        self.conv = rnnbp.Conv2D(C_in, C_out, k, dtype=dtype, seed=0)
+        self.conv.params["W"][...] = w["W"]
+        self.conv.params["b"][...] = w["b"]
+        self.x, self.dy = w["x"], w["dy"]
+
+    def step(self):
+        self.conv.zero_grad()
+        _, _, cache = self.conv.forward(self.x, ())
+        dx, _ = self.conv.backward(self.dy, (), cache)
+        return dx
+
+    def grads(self):
+        dx = self.step()
+        return {"W": self.conv.grads["W"].copy(), "b": self.conv.grads["b"].copy(), "dx": dx}
+
+
+class ConvTorch:
+    """``torch.nn.functional.conv2d`` forward and backward with the same weights."""
+
+    def __init__(self, dtype, seed, N, C_in, C_out, H, W, k):
+        import torch
+
+        w = make_conv(N, C_in, C_out, H, W, k, dtype, seed)
+        self.F = torch.nn.functional
+        self.W = torch.from_numpy(w["W"]).requires_grad_()
+        self.b = torch.from_numpy(w["b"]).requires_grad_()
+        self.x = torch.from_numpy(w["x"]).requires_grad_()
+        self.dy = torch.from_numpy(w["dy"])
+
+    def step(self):
+        for t in (self.W, self.b, self.x):
+            t.grad = None
+        self.F.conv2d(self.x, self.W, self.b).backward(self.dy)
+        return self.x.grad
+
+    def grads(self):
+        dx = self.step()
+        return {"W": self.W.grad.numpy().copy(), "b": self.b.grad.numpy().copy(), "dx": dx.numpy().copy()}
+
+
+#: Implementations of the other kinds of point, by kind and worker.
+KINDS = {"ctc": {"rnnbp": CtcRnnbp, "torch": CtcTorch},
+         "conv": {"rnnbp": ConvRnnbp, "torch": ConvTorch}}
+
+
 # -- the command loop -----------------------------------------------------------
 
 def _gemm_peak(dtype: str, n: int, reps: int) -> float:
@@ -251,7 +380,12 @@ def serve(impl: str) -> None:
             break
         if cmd == "setup":
             current = None
-            current = IMPLS[impl](msg["cell"], np.dtype(msg["dtype"]), msg["B"], msg["T"], msg["H"], msg["seed"])
+            kind = msg.pop("kind", "rnn")
+            if kind == "rnn":
+                current = IMPLS[impl](msg["cell"], np.dtype(msg["dtype"]), msg["B"], msg["T"], msg["H"], msg["seed"])
+            else:
+                sizes = {k: v for k, v in msg.items() if k not in ("cmd", "dtype", "seed")}
+                current = KINDS[kind][impl](np.dtype(msg["dtype"]), msg["seed"], **sizes)
             reply = {"ok": True}
         elif cmd == "grads":
             np.savez(msg["path"], **current.grads())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import doctest
 import json
-import time
 
 import numpy as np
 import pytest
@@ -354,39 +353,3 @@ def test_conv_bad_inputs():
 def test_docstring_examples():
     result = doctest.testmod(rnnbp.conv, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
-
-
-# -- speed (printed, not asserted) --------------------------------------------
-def _best_ms(fn, repeat: int = 10) -> float:
-    fn()
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1e3
-
-
-def test_speed_against_torch(capsys):
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    conv = Conv2D(1, 8, 3, seed=0)
-    x = np.random.default_rng(12).standard_normal((256, 1, 16, 16))
-    R = np.random.default_rng(13).standard_normal((256, 8, 14, 14))
-
-    def ours():
-        _, _, cache = conv.forward(x, ())
-        conv.backward(R, (), cache)
-
-    xt = torch.tensor(x, requires_grad=True)
-    Wt = torch.tensor(conv.params["W"], requires_grad=True)
-    bt = torch.tensor(conv.params["b"], requires_grad=True)
-    Rt = torch.tensor(R)
-
-    def theirs():
-        F.conv2d(xt, Wt, bt).backward(Rt)
-
-    ms, ms_torch = _best_ms(ours), _best_ms(theirs)
-    with capsys.disabled():
-        print(f"\nConv2D(1->8, 3x3) on (256, 1, 16, 16), forward+backward, float64: "
-              f"rnnbp {ms:.2f} ms, torch {ms_torch:.2f} ms ({ms / ms_torch:.1f}x)")

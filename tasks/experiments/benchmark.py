@@ -20,10 +20,21 @@ by ``unroll(..., recompute=True)`` (segments of about sqrt(T) steps), each
 in a fresh process: the rise of the peak resident set (``ru_maxrss``) over
 the resident set once the inputs and the output gradient exist, and the peak
 of numpy's allocations under ``tracemalloc``; and their times, alternated.
+
+Other kinds of point, rnnbp against torch only, same workers and method
+(gradients checked, then alternated, median): the CTC loss forward and
+backward to the logits (``rnnbp.losses.ctc`` vs ``torch.nn.functional.ctc_loss``
+at T = 200, B = 32, C = 80, L = 40, the target being at most
+``CTC_TARGET`` x torch's time), and a ``Conv2D`` forward and backward. A full
+run includes them; to run only them and merge their rows into the recorded
+``results.json``::
+
+    python -m tasks.experiments.benchmark --only ctc conv
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import math
@@ -47,6 +58,13 @@ GATES = {"Elman": 1, "LSTM": 4, "GRU": 3}
 SWITCH_GAP = 0.2
 #: Gradient agreement: max |a - b| / max |b| per array.
 TOLERANCE = {"float64": 1e-9, "float32": 2e-3}
+#: Sizes of the other kinds of point (``tasks/_bench_workers.py``), each run in both dtypes.
+EXTRA_POINTS = {"ctc": [{"T": 200, "B": 32, "C": 80, "L": 40}],
+                "conv": [{"N": 256, "C_in": 1, "C_out": 8, "H": 16, "W": 16, "k": 3}]}
+EXTRA_QUICK = {"ctc": [{"T": 20, "B": 4, "C": 6, "L": 5}],
+               "conv": [{"N": 8, "C_in": 1, "C_out": 4, "H": 8, "W": 8, "k": 3}]}
+#: The CTC loss should take at most this many times torch's time (issue 11).
+CTC_TARGET = 3.0
 
 
 def _env(threads: int) -> dict[str, str]:
@@ -243,6 +261,65 @@ def _table(rows: list[dict], has_torch: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_extra(kinds: list[str], quick: bool, seed: int, threads: int) -> dict[str, Any]:
+    """Time the CTC and Conv2D points (``kinds``) of rnnbp against torch, gradients checked first.
+
+    Returns ``{kind: {"config": ..., "rows": [...]}}``, with ``{kind: {"skipped": why}}``
+    when torch is not installed.
+    """
+    has_torch, torch_note = _torch_available()
+    if not has_torch:
+        return {kind: {"skipped": torch_note} for kind in kinds}
+    rounds, budget, gap = (2, 0.01, 0.0) if quick else (7, 0.08, SWITCH_GAP)
+    workers = {name: Worker(name, threads) for name in ("rnnbp", "torch")}
+    results: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind in kinds:
+                rows = []
+                for sizes in (EXTRA_QUICK if quick else EXTRA_POINTS)[kind]:
+                    for dt in DTYPES:
+                        point = {"kind": kind, "dtype": dt, **sizes}
+                        for w in workers.values():
+                            w.ask(cmd="setup", seed=seed, **point)
+                        errors = _check_grads(workers, Path(tmp), point)
+                        times = _time_point(workers, rounds, budget, gap)
+                        ms = {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+                        row = {**point, **{f"{n}_ms": v for n, v in ms.items()},
+                               **{f"{n}_samples": len(t) for n, t in times.items()},
+                               "ratio_rnnbp_over_torch": ms["rnnbp"] / ms["torch"],
+                               "grad_rel_err_torch": errors["torch"]}
+                        if kind == "ctc":
+                            row["within_target"] = row["ratio_rnnbp_over_torch"] <= CTC_TARGET
+                        rows.append(row)
+                        print(f"{kind} {dt} {sizes}: rnnbp {ms['rnnbp']:.2f} ms, torch {ms['torch']:.2f} ms "
+                              f"({row['ratio_rnnbp_over_torch']:.2f}x)", file=sys.stderr)
+                what = {"ctc": "rnnbp.losses.ctc(logits, labels) vs F.ctc_loss(logits.log_softmax(2), ...)"
+                               ".backward(), reduction mean, all inputs T steps and labels L long; "
+                               f"target ratio <= {CTC_TARGET}",
+                        "conv": "Conv2D.forward + backward (random upstream gradient) vs "
+                                "F.conv2d(x, W, b).backward(dy)"}[kind]
+                results[kind] = {"config": {"what": what, "threads": threads, "rounds": rounds,
+                                            "warmup_rounds": 1, "switch_gap_seconds": gap,
+                                            "timer": "wall clock, median over all samples",
+                                            "torch": torch_note, "gradient_tolerance": TOLERANCE},
+                                 "rows": rows}
+    finally:
+        for w in workers.values():
+            w.close()
+    return results
+
+
+def _extra_table(extra: dict[str, Any]) -> str:
+    lines = ["| kind | dtype | sizes | rnnbp ms | torch ms | rnnbp/torch |", "|" + "---|" * 6]
+    for kind, res in extra.items():
+        for r in res.get("rows", []):
+            sizes = ", ".join(f"{k}={v}" for k, v in r.items() if k in {k for p in EXTRA_POINTS[kind] for k in p})
+            lines.append(f"| {kind} | {r['dtype']} | {sizes} | {r['rnnbp_ms']:.2f} | {r['torch_ms']:.2f} | "
+                         f"{r['ratio_rnnbp_over_torch']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
     """Run the grid (or the --quick points), write ``benchmark.png`` and ``table.md``, return metrics."""
     threads = os.cpu_count() or 1
@@ -299,7 +376,8 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
             s["gemm_peak_fraction_B32plus_H512_min"] = min(r["gemm_peak_fraction"] for r in big)
             s["gemm_beside_fraction_B32plus_H512_min"] = min(r["gflops"] / r["gemm_gflops_beside"] for r in big)
         summary[f"{cell} {dt}"] = s
-    table = _table(rows, has_torch)
+    extra = run_extra(list(EXTRA_POINTS), quick, seed, threads)
+    table = _table(rows, has_torch) + "\n" + _extra_table(extra)
     (out / "table.md").write_text(table)
     _figure(rows, memory, out / "benchmark.png", has_torch)
     print(table, file=sys.stderr)
@@ -312,5 +390,40 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
                        "memory": "peak RSS rise (ru_maxrss - RSS with xs and dys allocated), fresh process "
                                  "per run; 'extra' subtracts the outputs ys and the input gradient dxs"},
             "gemm_peak_gflops": peak, "gemm_peak_runs": peaks,
-            "summary": summary, "memory": memory, "rows": rows,
+            "summary": summary, "memory": memory, "rows": rows, **extra,
             "figures": ["benchmark.png"], "table": "table.md"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run only some kinds of point and merge them into the recorded ``results.json``."""
+    parser = argparse.ArgumentParser(prog="python -m tasks.experiments.benchmark",
+                                     description="Run only the CTC and/or Conv2D points of the benchmark "
+                                                 "and record them in its results.json.")
+    parser.add_argument("--only", nargs="+", choices=sorted(EXTRA_POINTS), required=True)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks gradients, seconds")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder of results.json (default experiments/benchmark, or its quick/)")
+    args = parser.parse_args(argv)
+    out = args.out or ROOT / "experiments" / "benchmark" / ("quick" if args.quick else "")
+    out.mkdir(parents=True, exist_ok=True)
+    extra = run_extra(args.only, args.quick, args.seed, os.cpu_count() or 1)
+    print(_extra_table(extra), file=sys.stderr)
+    from tasks.cli import versions
+
+    path = out / "results.json"
+    record = json.loads(path.read_text()) if path.exists() else {"experiment": "benchmark", "quick": args.quick}
+    stamp = {"measured": time.strftime("%Y-%m-%d %H:%M:%S"), "seed": args.seed, "versions": versions(),
+             "command": "python -m tasks.experiments.benchmark --only " + " ".join(args.only)
+                        + (" --quick" if args.quick else "")}
+    for kind, res in extra.items():
+        record[kind] = {**res, **stamp}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+    print(f"wrote {', '.join(extra)} into {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
