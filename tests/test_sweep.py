@@ -256,3 +256,19 @@ def test_reber_resume_from_the_command_line_recomputes_only_the_missing_trials(t
     record = json.loads((out / "results.json").read_text())
     assert record["run"]["trials"]["from_journal"] == 5 and record["run"]["trials"]["computed"] == 3
     assert _numbers(out) == complete
+
+
+def test_the_sweeps_guide_example_prints_what_the_guide_says(tmp_path):
+    """docs/sweeps.md: the grid of fit calls on two worker processes, and its printed output."""
+    import re
+
+    text = (ROOT / "docs" / "sweeps.md").read_text()
+    code = re.findall(r"```python\n(.*?)\n```", text, re.S)[0]
+    expected = re.findall(r"```text\n(.*?)\n```", text, re.S)[0]
+    (tmp_path / "my_sweep.py").write_text(code)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "my_sweep.py"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == expected.strip()
+    assert len((tmp_path / "runs" / "my-sweep" / "trials.jsonl").read_text().splitlines()) == 4
