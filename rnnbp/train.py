@@ -17,6 +17,7 @@ dropout) comes from ``seed``, so the same seed gives bit-identical training.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
     try:
         value, dys, seen = _loss_and_grad(graph.outputs, targets, mask, loss, target, loss_from)
     except NonFiniteError as exc:
-        raise _with_graph(_nonfinite_loss(exc, graph, t0), graph) from None
+        raise _with_graph(_nonfinite_loss(exc, graph, t0, loss_from), graph) from None
     model.zero_grad()
     graph.backward(dys)                                          # BPTT: dL/dparams into model.grads
     norm = global_norm(model)
@@ -212,18 +213,30 @@ def _nonfinite_grad(model: Layer, graph: TimeGraph, t0: int) -> NonFiniteError:
     return nonfinite_gradient(model.grads, "non-finite gradient", step=step, hint=_HINT)
 
 
-def _nonfinite_loss(exc: NonFiniteError, graph: TimeGraph, t0: int) -> NonFiniteError:
-    """The loss's error, or one naming the layer whose output first went non-finite."""
+def _nonfinite_loss(exc: NonFiniteError, graph: TimeGraph, t0: int, loss_from: int) -> NonFiniteError:
+    """The loss's error with stream time steps: the layer whose output first went bad, or the loss's position.
+
+    A loss numbers the steps of the outputs it saw from 0; the stream step
+    is ``t0 + loss_from`` more (truncated BPTT), so every step in the message
+    and in ``.step`` is the same 0-based stream step.
+    """
     found = graph.first_nonfinite_output()
-    if found is None:
-        if exc.step is not None and t0:
-            return NonFiniteError(f"{exc} (the window starts at time step {t0})",
-                                  layer=exc.layer, parameter=exc.parameter, step=t0 + exc.step)
+    if found is not None:
+        layer, step = found
+        where = f"layer {layer!r}" if layer else "the model"
+        return NonFiniteError(f"non-finite loss: the output of {where} is not finite from time step "
+                              f"{t0 + step} ({_shift(str(exc), t0 + loss_from)})", layer=layer, step=t0 + step)
+    offset = t0 + loss_from
+    if exc.step is None or not offset:
         return exc
-    layer, step = found
-    where = f"layer {layer!r}" if layer else "the model"
-    return NonFiniteError(f"non-finite loss: the output of {where} is not finite from time step {t0 + step} "
-                          f"({exc})", layer=layer, step=t0 + step)
+    return NonFiniteError(_shift(str(exc), offset), layer=exc.layer, parameter=exc.parameter,
+                          step=offset + exc.step)
+
+
+def _shift(message: str, offset: int) -> str:
+    """``(t, b) = (i, j)`` in a loss's message, with ``t`` moved on by ``offset`` stream steps."""
+    return re.sub(r"\(t, b\) = \((\d+), (\d+)\)",
+                  lambda m: f"(t, b) = ({int(m.group(1)) + offset}, {m.group(2)})", message)
 
 
 # -- data --------------------------------------------------------------------

@@ -277,3 +277,24 @@ def test_target_last_uses_each_sequences_last_valid_step_for_non_prefix_masks():
     assert outputs[:, 0].tolist() == [4.0, 2.0, 3.0]
     # the gradient went back to those steps: dL/dW = sum_b x[last_b] * dL/dy_b
     np.testing.assert_allclose(model.grads["W"], [[np.dot([4.0, 2.0, 3.0], grad[:, 0])]], rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nonfinite_loss_names_one_time_step_convention_in_truncated_windows():
+    """Message and ``.step`` use the same 0-based stream step, also inside a window's re-run steps."""
+    xs, ys = _sum_task(N=8, T=12)
+    model = _model()
+
+    def inf_at_stream_step_5(outputs, targets, mask):  # bptt=(2, 4): the window of new steps 4..5
+        outputs = outputs.copy()
+        if inf_at_stream_step_5.calls == 2:
+            outputs[1, 3] = np.inf                     # the second new step of the third window
+        inf_at_stream_step_5.calls += 1
+        return mse(outputs, targets, mask)
+
+    inf_at_stream_step_5.calls = 0
+    with pytest.raises(rnnbp.NonFiniteError) as info:
+        rnnbp.fit(model, (xs, ys), loss=inf_at_stream_step_5, optimizer=rnnbp.optim.SGD(model, lr=0.01),
+                  bptt=(2, 4), batch_size=8, progress=False)
+    assert info.value.step == 5
+    assert "(t, b) = (5, 3)" in str(info.value)
