@@ -110,12 +110,12 @@ _FRAME_MARGIN = 0.3  # empty border around the ink in the field, in cap heights
 
 @dataclass(frozen=True, eq=False)
 class _LineGlyph:
-    polys: tuple        # closed outline polygons, cap heights, origin at the pen position on the baseline
+    polys: tuple        # closed outlines, cap heights, origin: pen position on the baseline
     lo: np.ndarray      # (2,) ink box corner
     hi: np.ndarray      # (2,)
     corner: np.ndarray  # (2,) bottom-left of the distance field's square
     side: float         # side of that square, cap heights
-    sdf: np.ndarray     # (_RES, _RES) float32 signed distance in cap heights, < 0 inside, row 0 on top
+    sdf: np.ndarray     # (_RES, _RES) float32 signed distance, cap heights, < 0 inside, row 0 on top
     perimeter: float    # total outline length, cap heights
 
 
@@ -161,7 +161,7 @@ def _de_bruijn(k: int) -> list[int]:
 
 @dataclass(frozen=True, eq=False)
 class _FontLayout:
-    advance: np.ndarray  # (C, C) pen advance from class a to the next class b, cap heights (row/col 0 unused)
+    advance: np.ndarray  # (C, C) pen advance from class a to a next class b, cap heights (0 unused)
     ymin: float          # lowest ink of any ALPHABET glyph, cap heights
     ymax: float          # highest
 
@@ -444,7 +444,7 @@ def _render_chunk(plans: list[_Plan], H: int, table) -> np.ndarray:
         top = left + (right - left) * fu
         left, right = flat[at + _RES], flat[at + _RES + 1]
         dist = top + (left + (right - left) * fu - top) * fv
-        px = np.sqrt(sx[lines] * sy[lines]).astype(np.float32)[:, None, None]  # cap heights -> pixels
+        px = np.sqrt(sx[lines] * sy[lines]).astype(np.float32)[:, None, None]  # cap h. -> pixels
         cover = np.clip(0.5 - dist * px + thick[lines, None, None].astype(np.float32), 0.0, 1.0)
         at = (lines[:, None], cols)
         canvas[at] = np.maximum(canvas[at], cover)
