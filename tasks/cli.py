@@ -207,6 +207,7 @@ def run(name: str, *, quick: bool = False, seed: int = 0, out: Path | None = Non
             with Sweep(pool, journal=out / "trials.jsonl", resume=resume) as sweep:
                 metrics = module.run(quick=quick, seed=seed, out=out, sweep=sweep)
             trial_stats = {k: sweep.stats[k] for k in ("trials", "computed", "from_journal")}
+            trial_stats["wall_seconds"] = round(sweep.stats["wall_seconds"], 2)
             trial_stats["trial_seconds"] = {k: (round(v, 3) if isinstance(v, float) else v)
                                             for k, v in sweep.stats["trial_seconds"].items()}
         else:
@@ -272,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:          # finished trials are in the journal; the sweep said how to resume
+        return 130
     out = args.out if args.out is not None else default_out(args.name, quick=args.quick, record=args.record)
     figures = [_shown(out / f) for f in record.get("figures", [])]
     print(f"done in {record['run']['seconds']:.1f} s; results: {_shown(out / 'results.json')}"

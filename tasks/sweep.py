@@ -227,8 +227,9 @@ class Sweep:
     Attributes
     ----------
     stats : dict
-        ``trials``, ``computed``, ``from_journal`` and ``trial_seconds`` (per
-        key, as measured where the trial ran), over every :meth:`run` so far.
+        ``trials``, ``computed``, ``from_journal``, ``wall_seconds`` (time
+        spent in :meth:`run`) and ``trial_seconds`` (per key, as measured
+        where the trial ran), over every :meth:`run` so far.
     """
 
     def __init__(self, executor: cf.Executor | None = None, *, journal: str | os.PathLike | None = None,
@@ -241,7 +242,8 @@ class Sweep:
         self.executor = executor
         self.journal = _Journal(Path(journal), resume) if journal is not None else None
         self.progress = progress
-        self.stats: dict[str, Any] = {"trials": 0, "computed": 0, "from_journal": 0, "trial_seconds": {}}
+        self.stats: dict[str, Any] = {"trials": 0, "computed": 0, "from_journal": 0, "wall_seconds": 0.0,
+                                      "trial_seconds": {}}
 
     def run(self, trials: Sequence[Trial], desc: str = "trials") -> list[Any]:
         """Run ``trials`` and return their results in the same order.
@@ -251,6 +253,7 @@ class Sweep:
         SweepError
             After every other trial has finished, if any trial raised.
         """
+        started = time.perf_counter()
         trials = list(trials)
         for i, t in enumerate(trials):
             if not isinstance(t, Trial):
@@ -320,6 +323,7 @@ class Sweep:
         finally:
             if bar is not None:
                 bar.close()
+            self.stats["wall_seconds"] += time.perf_counter() - started
         if failures:
             order = {k: i for i, k in enumerate(keys)}
             failures.sort(key=lambda f: order[f.key])
