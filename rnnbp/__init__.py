@@ -9,6 +9,7 @@ windows; :func:`fit` trains. See ``docs/`` for the guide.
 from . import fixedpoint, init, losses, monitor, optim, rtrl, schedules
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, MaxPool2D
+from .embedding import Embedding
 from .clip import clip_grad_norm, clip_grad_value
 from .errors import ConvergenceError, LoadError, NonFiniteError
 from .fixedpoint import FixedPoint
@@ -25,7 +26,7 @@ from .unroll import Node, TimeGraph, unroll
 __version__ = "0.1.0"
 
 __all__ = [
-    "Layer", "StaticLayer", "Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
+    "Layer", "StaticLayer", "Linear", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
     "Elman", "LSTM", "LSTMState", "GRU", "Conv2D", "MaxPool2D", "Flatten",
     "unroll", "TimeGraph", "Node", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
     "train_step", "StepResult", "fit", "evaluate", "predict", "History", "Progress", "accuracy",

@@ -152,6 +152,17 @@ def array(value: Any, name: str, *, ndim: int | None = None,
     return value
 
 
+def ids(value: Any, name: str, *, ndim: int) -> np.ndarray:
+    """Check an integer array of ids (``(T, B)`` for a sequence); the range is the layer's to check."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+        got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+        raise TypeError(f"{name}: expected an integer numpy array of ids (the model starts with a "
+                        f"layer that takes ids), got {got}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name}: expected ids of shape (T, B), got shape {value.shape}")
+    return value
+
+
 def mask_array(mask: Any, T: int, B: int, name: str = "mask") -> np.ndarray:
     """Check a ``(T, B)`` boolean mask."""
     if not isinstance(mask, np.ndarray):

@@ -102,7 +102,8 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     seed : int, default 0
         Seed of the default loss's random projections.
     inputs : bool, default True
-        Also check the gradient with respect to ``xs`` and the initial state.
+        Also check the gradient with respect to ``xs`` (not for integer ids)
+        and the initial state.
 
     Returns
     -------
@@ -125,7 +126,9 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
         raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
     if model.dtype not in (None, np.dtype(np.float64)):
         raise TypeError(f"model: gradcheck needs a float64 model, got {model.dtype}")
-    if not isinstance(xs, np.ndarray) or xs.dtype != np.float64:
+    if model.takes_ids:                                  # integer ids: not differentiable, not checked
+        _checks.ids(xs, "xs", ndim=xs.ndim if step else 2)
+    elif not isinstance(xs, np.ndarray) or xs.dtype != np.float64:
         raise TypeError(f"xs: expected a float64 numpy array, got "
                         f"{getattr(xs, 'dtype', type(xs).__name__)}")
     path = _checks.choice(path, "path", PATHS)
@@ -181,10 +184,11 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     for name, p in model.params.items():
         numeric[name] = _numeric(lambda: f(xs, state), p, eps)
     if inputs:
-        xname = "x" if step else "xs"
-        xs_c = xs.copy()
-        numeric[xname] = _numeric(lambda: f(xs_c, state), xs_c, eps)
-        analytic[xname] = dxs
+        if not model.takes_ids:
+            xname = "x" if step else "xs"
+            xs_c = xs.copy()
+            numeric[xname] = _numeric(lambda: f(xs_c, state), xs_c, eps)
+            analytic[xname] = dxs
         flat = [map_state(_float64_copy, s) for s in model.flatten_state(state)]
         state_c = model.unflatten_state(list(flat))
         dflat = [a for s in model.flatten_state(dstate0) for a in s]

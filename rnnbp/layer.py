@@ -101,6 +101,9 @@ class Layer:
     #: True for elementwise layers whose output has the input's shape
     #: (activations, Dropout): sizes are read through them in a Sequential.
     preserves_shape: bool = False
+    #: True for layers whose input is integer ids, ``(T, B)`` over a sequence,
+    #: rather than features (``Embedding``): the unroller then checks ids.
+    takes_ids: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -322,6 +325,36 @@ class Layer:
         """
 
     # -- description --------------------------------------------------------
+    def summary(self, file: Any = None) -> None:
+        """Print a table of the model's leaf layers: name, type, output size, state sizes, parameters.
+
+        Parameters
+        ----------
+        file : text stream, optional
+            Where to print (default ``sys.stdout``).
+
+        Examples
+        --------
+        >>> import rnnbp
+        >>> rnnbp.Sequential(rnnbp.LSTM(3, 8, seed=0), rnnbp.Tanh(), rnnbp.Linear(8, 2, seed=1)).summary()
+        layer  type    output  state   parameters
+        0      LSTM    8       (8, 8)         384
+        1      Tanh    same    -                0
+        2      Linear  2       -               18
+        total                                 402
+        """
+        rows = [("layer", "type", "output", "state", "parameters")]
+        for name, leaf in self.leaves():
+            output = ("same" if leaf.preserves_shape and leaf.output_size is None
+                      else "?" if leaf.output_size is None else str(leaf.output_size))
+            state = str(tuple(leaf.state_sizes)) if leaf.state_sizes else "-"
+            rows.append((name or "-", type(leaf).__name__, output, state, str(leaf.num_params)))
+        rows.append(("total", "", "", "", str(self.num_params)))
+        widths = [max(len(r[k]) for r in rows) for k in range(5)]
+        lines = ["  ".join([*(r[k].ljust(widths[k]) for k in range(4)), r[4].rjust(max(widths[4], 10))]).rstrip()
+                 for r in rows]
+        print("\n".join(lines), file=file)
+
     def get_config(self) -> dict[str, Any]:
         """JSON-serialisable constructor arguments (used by ``rnnbp.save``)."""
         return {}

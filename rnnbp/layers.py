@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from . import _checks
+from . import _checks, activations
 from . import init as _init
 from ._checks import as_dtype, generator, positive_int, probability
 from .layer import Layer, StaticLayer, State, layer_type_name
@@ -97,9 +97,10 @@ class Linear(StaticLayer):
 
 
 class _Activation(StaticLayer):
-    """Elementwise activation; the cache is the output (all three need only it)."""
+    """Elementwise activation from ``rnnbp.activations``; the cache is the output (f' is read from it)."""
 
     preserves_shape = True
+    activation = ""                                                # the name in rnnbp.activations
 
     def __init__(self) -> None:
         super().__init__(None)
@@ -108,12 +109,12 @@ class _Activation(StaticLayer):
         """``x (..., D) -> y (..., D)``."""
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x: expected a numpy array, got {type(x).__name__}")
-        y = self._f(x)
+        y = activations.apply(self.activation, x)
         return y, (), y
 
     def backward(self, dy, dstate_next, cache):
         """``dy (..., D) -> dx (..., D)``."""
-        return self._df(dy, cache), ()
+        return dy * activations.derivative(self.activation, cache), ()   # y = f(x)
 
 
 class Tanh(_Activation):
@@ -126,13 +127,7 @@ class Tanh(_Activation):
     0.0
     """
 
-    @staticmethod
-    def _f(x):
-        return np.tanh(x)
-
-    @staticmethod
-    def _df(dy, y):
-        return dy * (1 - y * y)                                    # y = tanh(x)
+    activation = "tanh"
 
 
 class Sigmoid(_Activation):
@@ -147,16 +142,7 @@ class Sigmoid(_Activation):
     0.5
     """
 
-    @staticmethod
-    def _f(x):
-        y = np.tanh(x * x.dtype.type(0.5))
-        y += 1
-        y *= x.dtype.type(0.5)
-        return y
-
-    @staticmethod
-    def _df(dy, y):
-        return dy * (y * (1 - y))                                  # y = sigmoid(x)
+    activation = "sigmoid"
 
 
 class ReLU(_Activation):
@@ -169,13 +155,7 @@ class ReLU(_Activation):
     array([0., 2.])
     """
 
-    @staticmethod
-    def _f(x):
-        return np.maximum(x, 0)
-
-    @staticmethod
-    def _df(dy, y):
-        return dy * (y > 0)                                        # y = max(x, 0)
+    activation = "relu"
 
 
 class Dropout(StaticLayer):
@@ -386,6 +366,11 @@ class Sequential(Layer):
             for name, p in layer.params.items():
                 self.params[f"{i}.{name}"] = p
                 self.grads[f"{i}.{name}"] = layer.grads[name]
+
+    @property
+    def takes_ids(self) -> bool:  # type: ignore[override]
+        """Whether the first layer takes integer ids (``Embedding``)."""
+        return self.layers[0].takes_ids
 
     @property
     def state_sizes(self) -> tuple:  # type: ignore[override]

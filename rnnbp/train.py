@@ -251,9 +251,14 @@ def _unpack(data: Any, name: str, model: Layer):
                         f"got {type(data).__name__}" + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
     xs, ys = data[0], data[1]
     mask = data[2] if len(data) == 3 else None
-    _checks.array(xs, f"{name}[0] (xs)", dtype=model.dtype)
     if not isinstance(ys, np.ndarray):
         raise TypeError(f"{name}[1] (targets): expected a numpy array, got {type(ys).__name__}")
+    if model.takes_ids:                                  # integer ids (T, N): sequences of tokens
+        _checks.ids(xs, f"{name}[0] (xs)", ndim=2)
+        if mask is not None:
+            _checks.mask_array(mask, xs.shape[0], xs.shape[1], f"{name}[2] (mask)")
+        return xs, ys, mask, False
+    _checks.array(xs, f"{name}[0] (xs)", dtype=model.dtype)
     if xs.ndim == 2:
         recurrent = _recurrent(model)
         if recurrent:

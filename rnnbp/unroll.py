@@ -307,7 +307,9 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
         Any layer: a cell, a static layer or a ``Sequential`` stack.
     xs : ndarray, shape (T, B, D)
         Time-major inputs in the model's dtype (``T >= 1``; images and other
-        feature shapes ``(T, B, ...)`` go to layers that accept them).
+        feature shapes ``(T, B, ...)`` go to layers that accept them; integer
+        ids ``(T, B)`` when the model starts with a layer that
+        ``takes_ids``, such as ``Embedding``).
     state : state, optional
         Initial state, structured like ``model.initial_state(B)``; zeros when
         omitted.
@@ -359,12 +361,15 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
         raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
     path = _checks.choice(path, "path", PATHS)
     dtype = model.dtype
-    if dtype is None:
+    if model.takes_ids:
+        _checks.ids(xs, "xs", ndim=2)
+    elif dtype is None:
         if not isinstance(xs, np.ndarray):
             raise TypeError(f"xs: expected a numpy array, got {type(xs).__name__}")
         dtype = _checks.as_dtype(xs.dtype, "xs.dtype")
-    _checks.array(xs, "xs", dtype=dtype)
-    if xs.ndim < 3:
+    if not model.takes_ids:
+        _checks.array(xs, "xs", dtype=dtype)
+    if xs.ndim < 3 and not model.takes_ids:
         hint = ""
         if xs.ndim == 2:
             n, d = xs.shape

@@ -199,3 +199,19 @@ def test_image_model_trains_on_flat_static_data():
                      optimizer=rnnbp.optim.Adam(model, lr=1e-2), epochs=40, metric=rnnbp.accuracy,
                      progress=False)
     assert hist.metric[-1] > 0.9
+
+
+def test_summary_lists_every_leaf_and_the_total():
+    import io
+    model = rnnbp.Sequential(rnnbp.Embedding(10, 3, seed=0), rnnbp.LSTM(3, 8, seed=1),
+                             rnnbp.Dropout(0.1), rnnbp.Linear(8, 2, seed=2))
+    out = io.StringIO()
+    model.summary(file=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["layer", "type", "output", "state", "parameters"]
+    rows = [line.split() for line in lines[1:]]
+    assert rows[0] == ["0", "Embedding", "3", "-", "30"]
+    assert rows[1] == ["1", "LSTM", "8", "(8,", "8)", str(4 * 8 * (3 + 8 + 1))]
+    assert rows[2] == ["2", "Dropout", "same", "-", "0"]
+    assert rows[3] == ["3", "Linear", "2", "-", "18"]
+    assert rows[4] == ["total", str(model.num_params)] and model.num_params == 30 + 384 + 18
