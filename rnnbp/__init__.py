@@ -20,7 +20,8 @@ from .rtrl import RTRL
 from .layers import Dropout, Flatten, Linear, ReLU, Reshape, Sequential, Sigmoid, Tanh
 from .tbptt import TruncatedBPTT
 from .history import History, Progress
-from .train import StepResult, accuracy, evaluate, fit, predict, train_step
+from .step import StepResult, train_step
+from .train import accuracy, evaluate, fit, predict
 from .unroll import Node, TimeGraph, unroll
 
 __version__ = "0.1.0"

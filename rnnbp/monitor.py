@@ -39,7 +39,6 @@ to the same state and the last index ``T - 1`` is the final state.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterator
 
 import numpy as np
@@ -289,8 +288,8 @@ def vanishing_bound(layer: Any, steps: int, *, gamma: float | None = None) -> np
     0.0625
     """
     steps = _checks.positive_int(steps, "steps")
-    if isinstance(layer, Layer) and "W_hh" in layer.params and getattr(layer, "activation", None) in activations.NAMES:
-        W = layer.params["W_hh"]                         # an Elman-type layer: h' = f(x W_ih + h W_hh + b)
+    if _elman_type(layer):
+        W = layer.params["W_hh"]
         if gamma is None:
             gamma = activations.gamma(layer.activation)
     elif isinstance(layer, np.ndarray):
@@ -307,6 +306,17 @@ def vanishing_bound(layer: Any, steps: int, *, gamma: float | None = None) -> np
     gamma = _checks.positive_number(gamma, "gamma")
     lam1 = float(np.linalg.norm(W.astype(np.float64), 2))
     return (lam1 * float(gamma)) ** np.arange(steps - 1, -1, -1, dtype=np.float64)
+
+
+def _elman_type(layer: Any) -> bool:
+    """Whether ``layer`` is an Elman-type layer, ``h' = f(x W_ih + h W_hh + b)``: the bound's premise.
+
+    Read from the protocol (a ``W_hh`` and a named activation), not from a
+    cell class, so a user's Elman-type cell qualifies too.
+    """
+    return (isinstance(layer, Layer) and "W_hh" in layer.params
+            and layer.params["W_hh"].shape == (layer.state_sizes or (0,))[0:1] * 2
+            and getattr(layer, "activation", None) in activations.NAMES)
 
 
 # -- recording during training ---------------------------------------------------
@@ -447,10 +457,8 @@ class GradientRecorder:
             self._jac.append(jacobian_norms(graph, self.layer_name, norm=self.norm))
         finally:
             self.model.train(was_training)
-        from .cells import Elman
-
         leaf = dict(self.model.leaves())[self.layer_name]
-        if isinstance(leaf, Elman):
+        if _elman_type(leaf):
             self._bounds.append(vanishing_bound(leaf, self.probe.shape[0]))
         self._measured_at.append(len(self._grad_norm))
 

@@ -46,7 +46,7 @@ import numpy as np
 from . import _checks
 from .errors import NonFiniteError
 from .layer import Layer, State, map_state
-from .train import StepResult, train_step
+from .step import StepResult, train_step
 from .unroll import PATHS, TimeGraph
 
 __all__ = ["TruncatedBPTT"]

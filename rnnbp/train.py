@@ -1,38 +1,30 @@
-"""Training: one step (:func:`train_step`), the loop (:func:`fit`), and what it records.
+"""Training and inference: :func:`fit`, :func:`evaluate`, :func:`predict`.
 
-One training step reads top to bottom the way the data flows::
-
-    graph = unroll(model, xs)            # forward: the time graph    (rnnbp/unroll.py)
-    loss, dys = loss(graph.outputs, ys)  # the loss and dL/dy_t       (rnnbp/losses.py)
-    graph.backward(dys)                  # BPTT into model.grads      (rnnbp/unroll.py, the cells)
-    clip_grad_norm(model, clip)          # optional                   (rnnbp/clip.py)
-    optimizer.step()                     # p -= lr * ...              (rnnbp/optim.py)
-
-:func:`fit` is a loop over epochs and minibatches around that step (full
-BPTT), or around :meth:`rnnbp.TruncatedBPTT.step` (truncated BPTT, which
-calls the same step for every window). Everything random (shuffling,
+:func:`fit` is a loop over epochs and minibatches around one training step,
+:func:`rnnbp.train_step` (``rnnbp/step.py``: unroll, loss, backward, clip,
+update) for full BPTT, or around :meth:`rnnbp.TruncatedBPTT.step` for
+truncated BPTT, which calls the same step for every window. Everything random (shuffling,
 dropout) comes from ``seed``, so the same seed gives bit-identical training.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import _checks
-from .clip import clip_grad_norm, global_norm
-from .errors import NonFiniteError, nonfinite_gradient
+from .errors import NonFiniteError
 from .history import History, Progress
-from .layer import Layer, State
-from .unroll import PATHS, TimeGraph, unroll
+from .layer import Layer
+from .step import StepResult, last_valid_step, loss_and_grad, train_step
+from .tbptt import TruncatedBPTT
+from .unroll import PATHS, unroll
 
-__all__ = ["train_step", "StepResult", "fit", "evaluate", "predict", "History", "accuracy", "Progress"]
+__all__ = ["fit", "evaluate", "predict", "accuracy"]
 
 LossFn = Callable[..., tuple[float, np.ndarray]]
 Metric = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], float]
@@ -60,183 +52,6 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray, mask: np.ndarray | None = 
         n = int(mask.sum())
         return float(hit[mask].sum() / n) if n else 0.0
     return float(hit.mean()) if hit.size else 0.0
-
-
-# -- one training step -------------------------------------------------------
-@dataclass
-class StepResult:
-    """What :func:`train_step` did.
-
-    Attributes
-    ----------
-    loss : float
-        The loss of the step's outputs (before the update).
-    grad_norm : float
-        Global gradient norm before clipping.
-    clipped : bool
-        Whether the gradients were clipped.
-    graph : TimeGraph
-        The step's time graph (its ``state_grad_norms`` show how far the
-        error reached back).
-    seen : tuple
-        ``(outputs, targets, mask)`` as the loss saw them, for a metric.
-    """
-
-    loss: float
-    grad_norm: float
-    clipped: bool
-    graph: TimeGraph = field(repr=False)
-    seen: tuple = field(repr=False)
-
-
-def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
-               clip: float | None = None, target: str = "every", path: str = "fast",
-               state: State | None = None, loss_from: int = 0, t0: int = 0) -> StepResult:
-    """One step of training: unroll, loss, backward, clip, update.
-
-    Parameters
-    ----------
-    model : Layer
-    batch : tuple
-        ``(xs, targets)`` or ``(xs, targets, mask)``: ``xs`` of shape
-        ``(T, B, D)``, ``mask`` ``(T, B)`` bool. Targets ``(T, B, ...)`` with
-        ``target="every"``, ``(B, ...)`` with ``target="last"``.
-    loss : callable
-        ``loss(outputs, targets, mask) -> (value, doutputs)``, e.g.
-        ``rnnbp.losses.mse``.
-    optimizer : object or None
-        An ``rnnbp.optim`` optimizer built on ``model``; ``None`` leaves the
-        parameters alone (the gradients stay in ``model.grads``).
-    clip : float, optional
-        Clip the global gradient norm to this value before the update.
-    target : {"every", "last"}
-        Loss on every step's output, or on each sequence's last valid step.
-    path : {"fast", "step"}
-        How the layers run (see :func:`rnnbp.unroll`); ``"step"`` calls every
-        layer's one-step ``forward``/``backward``.
-    state : state, optional
-        Initial state (zeros when omitted).
-    loss_from : int, default 0
-        Outputs before this step carry no loss (truncated BPTT re-runs the
-        steps of the previous window this way); targets and mask then cover
-        the steps from ``loss_from`` on.
-    t0 : int, default 0
-        The stream step at which ``xs`` starts, so that errors name the
-        right time step (truncated BPTT).
-
-    Returns
-    -------
-    StepResult
-
-    Raises
-    ------
-    NonFiniteError
-        When the loss or a gradient is NaN or infinite, naming the layer,
-        parameter and time step; the parameters are then left unchanged.
-        The error's ``graph`` attribute is the step's time graph (truncated
-        BPTT carries the stream's state on from a finite forward pass).
-
-    Examples
-    --------
-    >>> import numpy as np, rnnbp
-    >>> model = rnnbp.Sequential(rnnbp.LSTM(2, 8, seed=0), rnnbp.Linear(8, 1, seed=1))
-    >>> xs = np.random.default_rng(0).normal(size=(6, 4, 2))
-    >>> ys = xs.sum(axis=2, keepdims=True)
-    >>> step = rnnbp.train_step(model, (xs, ys), rnnbp.losses.mse, rnnbp.optim.SGD(model, lr=0.1),
-    ...                         clip=1.0, path="step")
-    >>> step.graph.path, step.grad_norm > 0
-    ('step', True)
-    """
-    xs, targets = batch[0], batch[1]
-    mask = batch[2] if len(batch) == 3 else None
-    graph = unroll(model, xs, state, mask, path=path)           # forward through time: the graph
-    try:
-        value, dys, seen = _loss_and_grad(graph.outputs, targets, mask, loss, target, loss_from)
-    except NonFiniteError as exc:
-        raise _with_graph(_nonfinite_loss(exc, graph, t0, loss_from), graph) from None
-    model.zero_grad()
-    graph.backward(dys)                                          # BPTT: dL/dparams into model.grads
-    norm = global_norm(model)
-    if not math.isfinite(norm):
-        raise _with_graph(_nonfinite_grad(model, graph, t0), graph)
-    clipped = clip is not None and norm > clip
-    if clipped:
-        clip_grad_norm(model, clip)                              # rescale to the global norm `clip`
-    if optimizer is not None:
-        optimizer.step()                                         # p -= lr * (update from grads)
-    return StepResult(float(value), norm, clipped, graph, seen)
-
-
-def _loss_and_grad(outputs: np.ndarray, ys: np.ndarray, mask: np.ndarray | None,
-                   loss: LossFn, target: str, loss_from: int = 0):
-    """Loss value, the gradient with respect to every output, and what the loss saw."""
-    T, B = outputs.shape[:2]
-    dys = np.zeros_like(outputs)
-    if target == "every":
-        seen = (outputs[loss_from:], ys, None if mask is None else mask[loss_from:])
-        value, dys[loss_from:] = loss(*seen)
-        return value, dys, seen
-    idx, cols = _last_index(mask, T, B), np.arange(B)
-    seen = (outputs[idx, cols], ys, None)
-    value, dys[idx, cols] = loss(*seen)
-    return value, dys, seen
-
-
-def _last_index(mask: np.ndarray | None, T: int, B: int) -> np.ndarray:
-    """Index of each sequence's last valid step (any mask, prefix or not)."""
-    if mask is None:
-        return np.full(B, T - 1)
-    valid = mask.any(axis=0)
-    if not valid.all():
-        b = int(np.argmin(valid))
-        raise ValueError(f"mask: sequence {b} has no valid step; target='last' needs at least one")
-    return T - 1 - np.argmax(mask[::-1], axis=0)
-
-
-# -- non-finite values: name the layer, the parameter and the time step -------
-def _with_graph(exc: NonFiniteError, graph: TimeGraph) -> NonFiniteError:
-    exc.graph = graph                                    # type: ignore[attr-defined]
-    return exc
-
-
-_HINT = "try clip=, a smaller learning rate, or on_nonfinite='skip'"
-
-
-def _nonfinite_grad(model: Layer, graph: TimeGraph, t0: int) -> NonFiniteError:
-    """The error for a non-finite gradient, with the latest step where ``||dL/dh_t||`` went bad."""
-    bad = [name for name, g in model.grads.items() if not np.isfinite(g).all()]
-    step = None
-    if bad:
-        norms = graph.state_grad_norms.get(bad[0].rpartition(".")[0])
-        if norms is not None and (~np.isfinite(norms)).any():    # the walk runs backwards: latest bad step first
-            step = t0 + int(np.nonzero(~np.isfinite(norms))[0][-1])
-    return nonfinite_gradient(model.grads, "non-finite gradient", step=step, hint=_HINT)
-
-
-def _nonfinite_loss(exc: NonFiniteError, graph: TimeGraph, t0: int, loss_from: int) -> NonFiniteError:
-    """The loss's error with stream time steps: the layer whose output first went bad, or the loss's position.
-
-    A loss numbers the steps of the outputs it saw from 0; the stream step
-    is ``t0 + loss_from`` more (truncated BPTT), so every step in the message
-    and in ``.step`` is the same 0-based stream step.
-    """
-    found = graph.first_nonfinite_output()
-    if found is not None:
-        layer, step = found
-        where = f"layer {layer!r}" if layer else "the model"
-        return NonFiniteError(f"non-finite loss: the output of {where} is not finite from time step "
-                              f"{t0 + step} ({_shift(str(exc), t0 + loss_from)})", layer=layer, step=t0 + step)
-    offset = t0 + loss_from
-    if exc.step is None or not offset:
-        return exc
-    return NonFiniteError(_shift(str(exc), offset), layer=exc.layer, parameter=exc.parameter,
-                          step=offset + exc.step)
-
-
-def _shift(message: str, offset: int) -> str:
-    """``(t, b) = (i, j)`` in a loss's message, with ``t`` moved on by ``offset`` stream steps."""
-    return re.sub(r"\(t, b\) = \((\d+), (\d+)\)",
-                  lambda m: f"(t, b) = ({int(m.group(1)) + offset}, {m.group(2)})", message)
 
 
 # -- data --------------------------------------------------------------------
@@ -375,7 +190,7 @@ def predict(model: Layer, xs: np.ndarray, mask: np.ndarray | None = None,
         return out[0]
     if target == "last":
         T, N = out.shape[:2]
-        return out[_last_index(mask, T, N), np.arange(N)]
+        return out[last_valid_step(mask, T, N), np.arange(N)]
     return out
 
 
@@ -408,7 +223,7 @@ def evaluate(model: Layer, data: Any, loss: LossFn, *, metric: Metric | None = N
     outputs = predict(model, xs if not static else xs[0], mask, batch_size, path=path)
     if static:
         outputs = outputs[None]
-    value, _, seen = _loss_and_grad(outputs, ys, mask, loss, "last" if static else target)
+    value, _, seen = loss_and_grad(outputs, ys, mask, loss, "last" if static else target)
     return float(value), (None if metric is None else float(metric(*seen)))
 
 
@@ -492,8 +307,6 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
     >>> hist.loss[-1] < hist.loss[0] / 5
     True
     """
-    from .tbptt import TruncatedBPTT                     # truncated BPTT sits on train_step
-
     if not isinstance(model, Layer):
         raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
     _checks.function(loss, "loss", "rnnbp.losses.mse")
