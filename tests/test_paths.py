@@ -138,3 +138,48 @@ def test_path_is_checked():
     with pytest.raises(ValueError, match="path: expected one of"):
         rnnbp.fit(model, (np.zeros((2, 1, 3)), np.zeros((2, 1, 2))), loss=mse,
                   optimizer=rnnbp.optim.SGD(model, lr=0.1), path=1)
+
+
+def test_one_training_step_on_the_step_path_walks_the_documented_route():
+    """The route of docs/bptt.md: eight files, plus three one-line helpers; the test fails if it grows."""
+    import os
+    import sys
+
+    model = rnnbp.Sequential(rnnbp.LSTM(2, 4, seed=0), rnnbp.Linear(4, 1, seed=1))
+    opt = rnnbp.optim.SGD(model, lr=0.1)
+    rng = np.random.default_rng(0)
+    xs, ys = rng.normal(size=(5, 3, 2)), rng.normal(size=(5, 3, 1))
+    root = os.path.dirname(rnnbp.__file__)
+    files = set()
+
+    def tracer(frame, event, arg):
+        name = frame.f_code.co_filename
+        if name.startswith(root):
+            files.add(os.path.relpath(name, root).replace(os.sep, "/"))
+
+    sys.settrace(tracer)
+    try:
+        rnnbp.train_step(model, (xs, ys), mse, opt, clip=1.0, path="step")
+    finally:
+        sys.settrace(None)
+    route = {"step.py", "unroll.py", "layer.py", "layers.py", "cells/lstm.py", "losses.py", "clip.py", "optim.py"}
+    helpers = {"_checks.py", "cells/_base.py", "activations.py"}
+    assert route <= files
+    assert files <= route | helpers, sorted(files - route - helpers)
+
+
+def test_truncated_history_loss_weights_each_window_by_its_new_steps():
+    """T = 7, k1 = 5: windows of 5 and 2 new steps; the epoch loss is (5 L1 + 2 L2) / 7."""
+    rng = np.random.default_rng(4)
+    xs, ys = rng.normal(size=(7, 4, 1)), rng.normal(size=(7, 4, 1))
+    model = rnnbp.Sequential(rnnbp.Elman(1, 3, seed=0), rnnbp.Linear(3, 1, seed=1))
+    opt = rnnbp.optim.SGD(model, lr=1.0)
+    opt.lr = 0.0                                           # no update: both windows see the same weights
+    hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt,
+                     bptt=5, batch_size=4, shuffle=False, metric=lambda o, t, m: float(o.shape[0]),
+                     progress=False)
+    tb = rnnbp.TruncatedBPTT(model, 5)
+    first = tb.step(xs[:5], ys[:5], mse)
+    second = tb.step(xs[5:], ys[5:], mse)
+    assert hist.loss[0] == pytest.approx((5 * first + 2 * second) / 7, rel=1e-14)
+    assert hist.metric[0] == pytest.approx((5 * 5 + 2 * 2) / 7, rel=1e-14)   # metric: recorded, same weights
