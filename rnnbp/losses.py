@@ -417,7 +417,6 @@ def binary_cross_entropy(logits: np.ndarray, targets: np.ndarray,
 # blank between two *different* labels. Everything below is in log space.
 
 _CTC_REDUCTIONS = ("mean", "sum", "none")
-_LOG_FLOOR = np.finfo(np.float64).min  # a finite max for all -inf triples, so x - max is -inf, not nan
 
 
 def _ctc_labels(labels: Any, label_lengths: Any, B: int, C: int,
@@ -498,39 +497,53 @@ def _ctc_skip(ext: np.ndarray, blank: int) -> np.ndarray:
     return np.where(allowed, 0.0, -np.inf)
 
 
-def _ctc_alpha(lpe: np.ndarray, skip: np.ndarray) -> np.ndarray:
-    r"""Forward variables in log space, ``(T, N, S + 2)``; columns 0 and 1 are -inf padding.
+def _ctc_alpha(lpe: np.ndarray, skip: np.ndarray, neg: float) -> np.ndarray:
+    r"""Forward variables in log space, ``(T, N, S + 2)``; columns 0 and 1 of each row are padding.
 
     ``alpha_t(s) = logsumexp(alpha_{t-1}(s), alpha_{t-1}(s-1), alpha_{t-1}(s-2) + skip(s))
     + lpe_t(s)`` (Graves et al. 2006, eq. 6-7), ``alpha_0(s) = lpe_0(s)`` for s < 2.
-    The padding columns make s - 1 and s - 2 plain views of the previous row.
+
+    ``lpe`` ``(T, N, S + 2)`` holds ``neg`` in the padding columns and at masked
+    steps, ``skip`` ``(N, S + 2)`` is 0 or -inf (-inf in the padding). The
+    rows are laid end to end, so s - 1 and s - 2 are shifts by 1 and 2 of
+    one contiguous vector, and a row's first states read its own padding.
+    ``neg`` is a finite stand-in for log 0 (about ``-1e304``): every term
+    then stays finite, so the max subtracted before ``exp`` is never -inf
+    (no ``-inf - -inf``), and one term is always ``exp(0) = 1`` (no log 0).
+    States that cannot be reached hold multiples of ``neg``.
+
+    The differences to the max are clipped at -50 before ``exp``: the max's
+    own term is exactly 1, and ``1 + x`` rounds to 1 in float64 for any
+    ``x < 1.1e-16`` (two terms of ``exp(-50) = 2e-22`` included), so the
+    result is bit for bit the unclipped one, while ``exp`` of arguments
+    below about -700 (underflow, subnormal results) runs 8 to 50 times slower.
     """
-    T, N, S = lpe.shape
-    A = np.full((T, N, S + 2), -np.inf)
+    T, N, W = lpe.shape
+    A = np.full((T, N * W), neg)
     if T == 0:
-        return A
-    A[0, :, 2:4] = lpe[0, :, :2]
-    m, e, tmp, a3 = (np.empty((N, S)) for _ in range(4))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for t in range(1, T):
-            prev = A[t - 1]
-            a1, a2 = prev[:, 2:], prev[:, 1:-1]
-            np.add(prev[:, :-2], skip, out=a3)
-            np.maximum(a1, a2, out=m)
-            np.maximum(m, a3, out=m)
-            np.maximum(m, _LOG_FLOOR, out=m)       # all three -inf: stay -inf, not nan
-            np.subtract(a1, m, out=e)
-            np.exp(e, out=e)
-            np.subtract(a2, m, out=tmp)
-            np.exp(tmp, out=tmp)
-            e += tmp
-            np.subtract(a3, m, out=tmp)
-            np.exp(tmp, out=tmp)
-            e += tmp
-            np.log(e, out=e)
-            e += m
-            np.add(e, lpe[t], out=A[t, :, 2:])
-    return A
+        return A.reshape(T, N, W)
+    A[0].reshape(N, W)[:, 2:4] = lpe[0, :, 2:4]
+    flat = lpe.reshape(T, N * W)
+    sk = skip.reshape(-1)[2:]
+    n = N * W - 2
+    m, e, d = np.empty(n), np.empty(n), np.empty((3, n))    # d: the three terms, one exp call
+    for t in range(1, T):
+        prev = A[t - 1]
+        a1, a2 = prev[2:], prev[1:-1]
+        np.add(prev[:-2], sk, out=d[2])            # alpha_{t-1}(s-2) + skip(s)
+        np.maximum(a1, a2, out=m)
+        np.maximum(m, d[2], out=m)
+        np.subtract(a1, m, out=d[0])
+        np.subtract(a2, m, out=d[1])
+        np.subtract(d[2], m, out=d[2])
+        np.maximum(d, -50.0, out=d)                # see below: changes no bit, keeps exp fast
+        np.exp(d, out=d)
+        np.add(d[0], d[1], out=e)
+        e += d[2]
+        np.log(e, out=e)
+        m += flat[t, 2:]
+        np.add(e, m, out=A[t, 2:])
+    return A.reshape(T, N, W)
 
 
 def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
@@ -663,12 +676,18 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
         return (np.zeros(0) if reduction == "none" else 0.0), np.zeros_like(logits)
 
     # log softmax in float64; masked steps are set to 0 first (they may hold NaN)
-    z = np.where(valid[..., None], logits, 0).astype(np.float64)
+    z = logits.astype(np.float64)
+    if mask is not None:
+        z[~valid] = 0
     z -= z.max(axis=2, keepdims=True)
-    lp = z - np.log(np.exp(z).sum(axis=2, keepdims=True))  # log y, (T, B, C)
+    y = np.exp(z)
+    total = y.sum(axis=2, keepdims=True)
+    y /= total                                                 # softmax
+    lp = z - np.log(total)                                     # log softmax, (T, B, C)
 
     # blank-extended labels l' (B, S), and those of the reversed labels
     S = 2 * L + 1
+    W = S + 2                                                  # a row of states and 2 padding
     S_b = 2 * label_lengths + 1
     ext = np.full((B, S), blank, dtype=np.int64)
     ext[:, 1::2] = labels
@@ -679,43 +698,54 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
     rev_t = np.where(valid, input_lengths - 1 - np.arange(T)[:, None], np.arange(T)[:, None])
     b_idx = np.arange(B)
 
-    # log y of each state at each step, for the problem and its reverse: (T, 2B, S);
-    # -inf at masked steps so the recursions stay -inf there
-    lpe = np.empty((T, 2 * B, S))
-    lpe[:, :B] = np.take_along_axis(lp, np.broadcast_to(ext, (T, B, S)), axis=2)
-    lpe[:, B:] = lp[rev_t[:, :, None], b_idx[None, :, None], ext_rev[None, :, :]]
-    lpe[:, :B][~valid] = -np.inf
-    lpe[:, B:][~valid] = -np.inf
-    skip = np.concatenate([_ctc_skip(ext, blank), _ctc_skip(ext_rev, blank)])
-    A = _ctc_alpha(lpe, skip)
+    # log y of each state at each step, for the problem and its reverse: (T, 2B, W), by flat
+    # indices into lp; a finite stand-in for log 0 (see _ctc_alpha) in the padding and at
+    # masked steps, small enough that T of them still do not overflow
+    neg = np.finfo(np.float64).min / (4 * (T + 4))
+    at = np.empty((T, B, S), dtype=np.int64)
+    at_rev = np.empty((T, B, S), dtype=np.int64)
+    np.add(((np.arange(T)[:, None] * B + b_idx) * C)[:, :, None], ext, out=at)
+    np.add(((rev_t * B + b_idx) * C)[:, :, None], ext_rev, out=at_rev)
+    lpe = np.full((T, 2 * B, W), neg)
+    lp.take(at, out=lpe[:, :B, 2:], mode="clip")              # indices are in range: no check
+    lp.take(at_rev, out=lpe[:, B:, 2:], mode="clip")
+    lpe[:, :B][~valid] = neg
+    lpe[:, B:][~valid] = neg
+    skip = np.full((2 * B, W), -np.inf)
+    skip[:B, 2:] = _ctc_skip(ext, blank)
+    skip[B:, 2:] = _ctc_skip(ext_rev, blank)
+    A = _ctc_alpha(lpe, skip, neg)
 
     # log p = logsumexp of the last two states at the last valid step
     last = np.maximum(input_lengths - 1, 0)
-    end = A[last, b_idx, 2:] if T else np.full((B, S), -np.inf)   # (B, S) alpha_{T_b - 1}
+    end = A[last, b_idx, 2:] if T else np.full((B, S), neg)  # (B, S) alpha_{T_b - 1}
     e1 = np.take_along_axis(end, (S_b - 1)[:, None], axis=1)[:, 0]
-    e2 = np.where(S_b >= 2, np.take_along_axis(end, np.maximum(S_b - 2, 0)[:, None], axis=1)[:, 0],
-                  -np.inf)
+    e2 = np.where(S_b >= 2, np.take_along_axis(end, np.maximum(S_b - 2, 0)[:, None], axis=1)[:, 0], neg)
     log_p = np.logaddexp(e1, e2)
-    log_p[input_lengths == 0] = np.where(label_lengths == 0, 0.0, -np.inf)[input_lengths == 0]
+    log_p[input_lengths == 0] = np.where(label_lengths == 0, 0.0, neg)[input_lengths == 0]
     losses = np.where(feasible, -log_p, 0.0)
-    if not np.isfinite(losses).all():               # finite logits whose spread underflows log y
-        b = int(np.argmin(np.isfinite(losses)))
-        raise NonFiniteError(f"ctc: loss of sequence {b} is {losses[b]}: the logits are finite but "
+    if not (losses < -neg / 4).all():               # a feasible label with log p near log 0
+        b = int(np.argmin(losses < -neg / 4))
+        raise NonFiniteError(f"ctc: loss of sequence {b} is inf: the logits are finite but "
                              f"every alignment's probability underflows float64")
 
     # occupation gamma_t(s) = alpha_t(s) beta_t(s) / (y_t(s) p), beta read from the reverse
-    # problem at step T_b - 1 - t, state S_b - 1 - s; states past S_b read a -inf column
-    rev_cols = np.where(in_ext, rev_s + 2, 0)                  # column 0 of A is -inf
-    with np.errstate(invalid="ignore"):
-        log_beta = A[rev_t[:, :, None], (B + b_idx)[None, :, None], rev_cols[None, :, :]]
-        log_gamma = A[:, :B, 2:] + log_beta - lpe[:, :B] - log_p[:, None]
-    log_gamma[~(valid & feasible)] = -np.inf                  # masked steps: -inf - -inf is nan
-    gamma = np.exp(log_gamma)
+    # problem at step T_b - 1 - t, state S_b - 1 - s; states past S_b read padding (log 0)
+    rev_cols = np.where(in_ext, rev_s + 2, 0)
+    where_beta = np.empty((T, B, S), dtype=np.int64)
+    np.add(((rev_t * (2 * B) + B + b_idx) * W)[:, :, None], rev_cols, out=where_beta)
+    log_gamma = A.take(where_beta, mode="clip")
+    log_gamma += A[:, :B, 2:]
+    log_gamma -= lpe[:, :B, 2:]
+    log_gamma -= log_p[:, None]
+    # gamma <= 1 (up to rounding); below e^-700 it is 0 to float64 next to y, and clipping keeps
+    # exp off its slow underflow path; masked and impossible sequences (finite junk here) get
+    # weight 0 below
+    np.clip(log_gamma, -700.0, 0.0, out=log_gamma)
+    gamma = np.exp(log_gamma, out=log_gamma)
 
-    # sum gamma over the states of each class: (B, T, S) @ one-hot (B, S, C)
-    onehot = np.zeros((B, S, C))
-    onehot[b_idx[:, None], s_idx, ext] = in_ext
-    occupancy = np.matmul(gamma.transpose(1, 0, 2), onehot).transpose(1, 0, 2)
+    # sum gamma over the states of each class: at holds each state's flat index into (T, B, C)
+    occupancy = np.bincount(at.reshape(-1), weights=gamma.reshape(-1), minlength=T * B * C)
 
     if reduction == "mean":
         weight = 1.0 / (B * np.maximum(label_lengths, 1))
@@ -726,7 +756,7 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
     else:
         weight = np.ones(B)
         value = losses
-    grad = np.exp(lp)                                          # dL/dz = y - occupancy
-    grad -= occupancy
+    grad = y                                                   # dL/dz = y - occupancy
+    grad -= occupancy.reshape(T, B, C)
     grad *= np.where(valid & feasible, weight, 0.0)[..., None]
     return value, grad.astype(logits.dtype, copy=False)
