@@ -7,6 +7,7 @@ windows; :func:`fit` trains. See ``docs/`` for the guide.
 """
 
 from . import fixedpoint, init, losses, monitor, optim, rtrl, schedules
+from .bidirectional import Bidirectional
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, MaxPool2D
 from .embedding import Embedding
@@ -28,7 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Layer", "StaticLayer", "Linear", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
-    "Elman", "LSTM", "LSTMState", "GRU", "Conv2D", "MaxPool2D", "Flatten",
+    "Elman", "LSTM", "LSTMState", "GRU", "Bidirectional", "Conv2D", "MaxPool2D", "Flatten",
     "unroll", "TimeGraph", "Node", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
     "train_step", "StepResult", "fit", "evaluate", "predict", "History", "Progress", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",

@@ -63,7 +63,7 @@ _MAX_HEADER_BYTES = 64 * 2**20
 _NPY_OVERHEAD = 16384
 # Modules of the package that define layers; imported (fixed names, never a
 # name read from a file) so that ``LAYER_TYPES`` is complete before a load.
-_LAYER_MODULES = ("layers", "cells", "conv", "embedding", "fixedpoint")
+_LAYER_MODULES = ("layers", "cells", "conv", "embedding", "bidirectional", "fixedpoint")
 # What a truncated, corrupted or hand-made archive can raise while it is read.
 # (RuntimeError: zipfile's "encrypted member"; struct.error: short binary fields.)
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, LookupError,

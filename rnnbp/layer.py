@@ -104,6 +104,21 @@ class Layer:
     #: True for layers whose input is integer ids, ``(T, B)`` over a sequence,
     #: rather than features (``Embedding``): the unroller then checks ids.
     takes_ids: bool = False
+    #: False for layers whose output at step t depends on later steps
+    #: (``Bidirectional``): truncated BPTT refuses them.
+    causal: bool = True
+
+    @property
+    def record_names(self) -> tuple[str, ...]:
+        """The hidden states whose ``||dL/dh_t||`` ``backward_seq(record=)`` fills.
+
+        ``("",)`` for a layer with state (one record, the ``(T, B)`` array
+        itself), ``()`` for a static one. A layer with several hidden states
+        (``Bidirectional``: ``("forward", "backward")``) takes ``record`` as a
+        dict of ``(T, B)`` arrays by these names; the unroller keeps each under
+        ``"<layer>.<name>"`` in ``TimeGraph.state_grad_norms``.
+        """
+        return ("",) if self.state_sizes else ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

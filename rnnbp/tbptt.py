@@ -105,6 +105,11 @@ class TruncatedBPTT:
         self.k2 = self.k1 if k2 is None else _checks.positive_int(k2, "k2")
         if self.k2 < self.k1:
             raise ValueError(f"k2: expected k2 >= k1 = {self.k1}, got {self.k2}")
+        for name, leaf in model.leaves():
+            if not leaf.causal:
+                raise ValueError(f"model: truncated BPTT carries the state forward window by window, but layer "
+                                 f"{name or type(leaf).__name__!r} ({type(leaf).__name__}) reads later steps; "
+                                 f"train it with full BPTT (bptt='full')")
         self.path = _checks.choice(path, "path", PATHS)
         self.reset()
 

@@ -114,7 +114,9 @@ class TimeGraph:
         ``""`` for a single-layer model).
     state_grad_norms : dict[str, ndarray]
         After ``backward``: for each recurrent layer, ``||dL/dh_t||`` over
-        the whole batch, shape ``(T,)``.
+        the whole batch, shape ``(T,)``. A layer with several hidden states
+        (``record_names``, e.g. ``Bidirectional``) records each under
+        ``"<layer>.<name>"`` (``"0.forward"``, ``"0.backward"``).
     state_grad_norms_per_sequence : dict[str, ndarray]
         After ``backward``: the same per sequence, shape ``(T, B)``.
     recompute : int or None
@@ -285,14 +287,16 @@ class TimeGraph:
         d0_parts: list[State] = [()] * len(self._leaves)
         for i in range(len(self._leaves) - 1, -1, -1):
             name, leaf = self._leaves[i]
-            record = np.empty((T, B), dtype=np.float64) if leaf.state_sizes else None
+            records = {n: np.empty((T, B), dtype=np.float64) for n in leaf.record_names}
+            record = records.get("", records or None)    # one hidden state: its array; several: the dict
             if self._checkpoints[i] is None:
                 d, d0_parts[i] = _backward(leaf, self.path)(d, dparts[i], self._caches[i], record=record)
             else:
                 d, d0_parts[i] = self._backward_recomputed(i, d, dparts[i], record)
-            if record is not None:
-                self.state_grad_norms_per_sequence[name] = record
-                self.state_grad_norms[name] = np.sqrt(np.einsum("tb,tb->t", record, record))
+            for n, r in records.items():
+                key = ".".join(part for part in (name, n) if part)
+                self.state_grad_norms_per_sequence[key] = r
+                self.state_grad_norms[key] = np.sqrt(np.einsum("tb,tb->t", r, r))
         return d, self.model.unflatten_state(d0_parts)
 
 
