@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import activations
 from ..layer import State
-from ._base import (Masks, _Cell, allocator, blocks, masked_dys, record_norms, rows, time_block,
+from ._base import (Masks, _Cell, blocks, masked_dys, record_norms, rows, time_block,
                     weight_grads)
 
 __all__ = ["Elman", "ElmanCache"]
@@ -135,8 +135,7 @@ class Elman(_Cell):
         """
         self._check_seq(xs, state, mask)
         p = self.params
-        hs = elman_forward(xs, state[0], p["W_ih"], p["W_hh"], p["b"], self.activation, mask,
-                               self._pool(new_call=True))
+        hs = elman_forward(xs, state[0], p["W_ih"], p["W_hh"], p["b"], self.activation, mask)
         T = xs.shape[0]
         return self._outputs(hs, mask), (hs[T].copy(),), ElmanCache(xs, hs, mask)
 
@@ -148,8 +147,8 @@ class Elman(_Cell):
         """
         self._check_seq_grad(dys, dstate_T, cache, record)
         p = self.params
-        dxs, dh = elman_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"],
-                                     self.activation, self.grads, record, self._pool())
+        dxs, dh = elman_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"], self.activation,
+                                 self.grads, record)
         return dxs, (dh,)
 
     def get_config(self) -> dict[str, Any]:
@@ -162,15 +161,14 @@ class Elman(_Cell):
 
 # -- the fast sequence kernels ------------------------------------------------
 
-def elman_forward(xs, h0, W_ih, W_hh, b, activation, mask, ws=None):
+def elman_forward(xs, h0, W_ih, W_hh, b, activation, mask):
     """``hs (T+1, B, H)`` of ``h_t = act(x_t W_ih + h_{t-1} W_hh + b)``; ``hs[0] = h0``."""
     T, B, _ = xs.shape
     H = W_hh.shape[0]
-    empty, cache_empty = allocator(ws), allocator(ws, cache=True)
-    hs = cache_empty((T + 1, B, H), W_hh.dtype)
+    hs = np.empty((T + 1, B, H), W_hh.dtype)
     hs[0] = h0
     masks = Masks(mask, T)
-    h_W = empty((B, H), W_hh.dtype)                      # h_{t-1} W_hh
+    h_W = np.empty((B, H), W_hh.dtype)                      # h_{t-1} W_hh
     hs_t = list(hs)                                      # per-step views made once (see _base)
     for t0, t1 in blocks(T, time_block(B)):
         a_blk = hs[t0 + 1:t1 + 1]                        # a_t is computed where h_t will be
@@ -186,23 +184,20 @@ def elman_forward(xs, h0, W_ih, W_hh, b, activation, mask, ws=None):
     return hs
 
 
-def elman_backward(dys, dh_T, cache, W_ih, W_hh, activation, grads, record, ws=None):
+def elman_backward(dys, dh_T, cache, W_ih, W_hh, activation, grads, record):
     """Full BPTT through an ``ElmanCache``; adds into ``grads``; returns ``dxs, dh_0``."""
     xs, hs = cache.xs, cache.hs
-    if ws is not None:
-        ws.adopt(hs)                                     # walked back: the next step wants it again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
     block = time_block(B)
     masks = Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
-    empty = allocator(ws)
-    dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
+    dxs = np.empty((T, B, D), dtype=dt)
     dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1 (a_{t+1})
     # Block buffers, (block, B, H) each: the total dL/dh_t, dL/da_t, act'(a_t), masked dys.
-    dh_total, da, act_grad, dys_buf = (empty((min(block, T), B, H), dt) for _ in range(4))
-    tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
+    dh_total, da, act_grad, dys_buf = (np.empty((min(block, T), B, H), dt) for _ in range(4))
+    tmp_ih, tmp_hh = np.empty(W_ih.shape, dt), np.empty(W_hh.shape, dt)
     dh_total_t, da_t = list(dh_total), list(da)          # per-step views made once (see _base)
     for t0, t1 in reversed(blocks(T, block)):
         n_steps = t1 - t0

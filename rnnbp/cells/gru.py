@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import activations
 from ..layer import State
-from ._base import Masks, _Cell, allocator, blocks, halved, masked_dys, record_norms, rows, time_block
+from ._base import Masks, _Cell, blocks, halved, masked_dys, record_norms, rows, time_block
 
 __all__ = ["GRU", "GRUCache"]
 
@@ -161,7 +161,7 @@ class GRU(_Cell):
         H, p = self.hidden_size, self.params
         # Private copies with the r, z columns halved: sigmoid(a) = (1 + tanh(a/2)) / 2.
         W_ih, W_hh, b = (halved(p[k], (0, 1), H) for k in ("W_ih", "W_hh", "b"))
-        hs, gates, hn = gru_forward(xs, state[0], W_ih, W_hh, b, p["b_hn"], mask, self._pool(new_call=True))
+        hs, gates, hn = gru_forward(xs, state[0], W_ih, W_hh, b, p["b_hn"], mask)
         T = xs.shape[0]
         return self._outputs(hs, mask), (hs[T].copy(),), GRUCache(xs, hs, gates, hn, mask)
 
@@ -173,8 +173,7 @@ class GRU(_Cell):
         """
         self._check_seq_grad(dys, dstate_T, cache, record)
         p = self.params
-        dxs, dh = gru_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"], self.grads, record,
-                                   self._pool())
+        dxs, dh = gru_backward(dys, dstate_T[0], cache, p["W_ih"], p["W_hh"], self.grads, record)
         return dxs, (dh,)
 
 
@@ -186,7 +185,7 @@ class GRU(_Cell):
 GRU_X_ORDER = (2, 0, 1)   # n, r, z
 
 
-def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
+def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask):
     """``hs (T+1, B, H)``, gate activations ``gates (T, B, 3H)`` (r, z, n) and ``hn = h W_hn + b_hn``.
 
     ``W_ih``, ``W_hh``, ``b`` are private copies with the r, z columns halved.
@@ -194,14 +193,13 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
     T, B, _ = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    empty, cache_empty = allocator(ws), allocator(ws, cache=True)
-    hs = cache_empty((T + 1, B, H), dt)
+    hs = np.empty((T + 1, B, H), dt)
     hs[0] = h0
-    gates = cache_empty((T, B, 3 * H), dt)
-    hn = cache_empty((T, B, H), dt)
+    gates = np.empty((T, B, 3 * H), dt)
+    hn = np.empty((T, B, H), dt)
     masks = Masks(mask, T)
-    h_W = empty((B, 3 * H), dt)                          # h_{t-1} W_hh
-    r_hn = empty((B, H), dt)                             # r * hn of one step
+    h_W = np.empty((B, 3 * H), dt)                          # h_{t-1} W_hh
+    r_hn = np.empty((B, H), dt)                             # r * hn of one step
     # Per-step views made once (see lstm_forward).
     hs_t, hn_t = list(hs), list(hn)
     h_W_rz, h_W_n = h_W[:, :2 * H], h_W[:, 2 * H:]
@@ -233,7 +231,7 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask, ws=None):
     return hs, gates, hn
 
 
-def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record, ws=None):
+def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record):
     """Full BPTT through a ``GRUCache`` (public-order weights); returns ``dxs, dh_0``.
 
     Per block, before its time loop, ``dgate_factors (n, B, 4H)``, blocks
@@ -243,8 +241,6 @@ def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record, ws=None):
     steps (there ``dh`` passes through unchanged).
     """
     xs, hs, gates, hn = cache.xs, cache.hs, cache.gates, cache.hn
-    if ws is not None:
-        ws.adopt(hs, gates, hn)                          # walked back: the next step wants them again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
@@ -252,15 +248,14 @@ def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record, ws=None):
     masks = Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
     W_ih_nrz = np.concatenate([W_ih[:, k * H:(k + 1) * H] for k in GRU_X_ORDER], axis=1)
-    empty = allocator(ws)
-    dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
+    dxs = np.empty((T, B, D), dtype=dt)
     dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1
     buf_steps = min(block, T)                            # steps the block buffers hold
-    dgate_factors, dgates = empty((buf_steps, B, 4 * H), dt), empty((buf_steps, B, 4 * H), dt)
+    dgate_factors, dgates = np.empty((buf_steps, B, 4 * H), dt), np.empty((buf_steps, B, 4 * H), dt)
     # dL/dh_t in total, the masked dys, 1 - z, z with 1 where masked.
-    dh_total, dys_buf, one_minus_z, update_or_one = (empty((buf_steps, B, H), dt) for _ in range(4))
-    z_dh = empty((B, H), dt)                             # z * dh_t of one step
-    tmp_ih_nrz, tmp_hh = empty((D, 3 * H), dt), empty(W_hh.shape, dt)
+    dh_total, dys_buf, one_minus_z, update_or_one = (np.empty((buf_steps, B, H), dt) for _ in range(4))
+    z_dh = np.empty((B, H), dt)                             # z * dh_t of one step
+    tmp_ih_nrz, tmp_hh = np.empty((D, 3 * H), dt), np.empty(W_hh.shape, dt)
     grad_W_ih, grad_b = grads["W_ih"], grads["b"]
     # Per-step views made once (see lstm_forward).
     dh_total_t, dgates_h_t = list(dh_total), list(dgates[..., H:])

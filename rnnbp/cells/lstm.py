@@ -22,7 +22,7 @@ import numpy as np
 from .. import activations
 from .. import init as _init
 from ..layer import State
-from ._base import (Masks, _Cell, allocator, blocks, halved, masked_dys, read_only, record_norms, rows,
+from ._base import (Masks, _Cell, blocks, halved, masked_dys, read_only, record_norms, rows,
                     time_block, weight_grads)
 
 __all__ = ["LSTM", "LSTMState", "LSTMCache"]
@@ -194,7 +194,7 @@ class LSTM(_Cell):
         # Private copies with the sigmoid (i, f, o) columns halved, so tanh(z)
         # gives tanh(z/2) there: sigmoid(z) = (1 + tanh(z/2)) / 2.
         W_ih, W_hh, b = (halved(p[k], LSTM_SIGMOID_BLOCKS, H) for k in ("W_ih", "W_hh", "b"))
-        hs, cs, gates = lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask, self._pool(new_call=True))
+        hs, cs, gates = lstm_forward(xs, state[0], state[1], W_ih, W_hh, b, mask)
         T = xs.shape[0]
         cache = LSTMCache(xs, hs, cs, gates, mask)
         return self._outputs(hs, mask), LSTMState(hs[T].copy(), cs[T].copy()), cache
@@ -208,7 +208,7 @@ class LSTM(_Cell):
         self._check_seq_grad(dys, dstate_T, cache, record)
         p = self.params
         dxs, dh, dc = lstm_backward(dys, dstate_T[0], dstate_T[1], cache, p["W_ih"], p["W_hh"],
-                                        self.grads, record, self._pool())
+                                        self.grads, record)
         return dxs, LSTMState(dh, dc)
 
     def seq_states(self, cache: Any) -> LSTMState:
@@ -242,7 +242,7 @@ class LSTM(_Cell):
 LSTM_SIGMOID_BLOCKS = (0, 1, 3)
 
 
-def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
+def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask):
     """``hs, cs (T+1, B, H)`` and the gate activations ``gates (T, B, 4H)`` in order i, f, g, o.
 
     ``W_ih``, ``W_hh``, ``b`` are private copies with the sigmoid (i, f, o)
@@ -251,14 +251,13 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     T, B, _ = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    empty, cache_empty = allocator(ws), allocator(ws, cache=True)
-    hs = cache_empty((T + 1, B, H), dt)
-    cs = cache_empty((T + 1, B, H), dt)
+    hs = np.empty((T + 1, B, H), dt)
+    cs = np.empty((T + 1, B, H), dt)
     hs[0], cs[0] = h0, c0
-    gates = cache_empty((T, B, 4 * H), dt)
+    gates = np.empty((T, B, 4 * H), dt)
     masks = Masks(mask, T)
-    h_W = empty((B, 4 * H), dt)                          # h_{t-1} W_hh
-    i_g, tanh_c = empty((B, H), dt), empty((B, H), dt)   # i * g and tanh(c_t) of one step
+    h_W = np.empty((B, 4 * H), dt)                          # h_{t-1} W_hh
+    i_g, tanh_c = np.empty((B, H), dt), np.empty((B, H), dt)   # i * g and tanh(c_t) of one step
     # Per-column factors and shifts as whole (B, 4H) arrays: a same-shape operand
     # takes numpy's contiguous loop, about 2x faster than broadcasting a (4H,) row.
     half = np.tile(np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dt), H), (B, 1))
@@ -293,7 +292,7 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask, ws=None):
     return hs, cs, gates
 
 
-def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
+def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record):
     """Full BPTT through an ``LSTMCache`` (public-order weights); returns ``dxs, dh_0, dc_0``.
 
     Per block, before its time loop, the factors that do not depend on the
@@ -310,24 +309,21 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record, ws=None):
     Zeroing both factors at masked steps gives those steps no gate gradient.
     """
     xs, hs, cs, gates = cache.xs, cache.hs, cache.cs, cache.gates
-    if ws is not None:
-        ws.adopt(hs, cs, gates)                          # walked back: the next step wants them again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
     block = time_block(B)
     masks = Masks(cache.mask, T)
     W_hh_T = np.ascontiguousarray(W_hh.T)
-    empty = allocator(ws)
-    dxs = np.empty((T, B, D), dtype=dt)                  # returned: always fresh
+    dxs = np.empty((T, B, D), dtype=dt)
     dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1 (z_{t+1})
     dc_from_next = dc_T.copy()                           # dL/dc_t through step t + 1 (c_{t+1})
     buf_steps = min(block, T)                            # steps the block buffers hold
-    dz_factors, dz = empty((buf_steps, B, 4 * H), dt), empty((buf_steps, B, 4 * H), dt)
+    dz_factors, dz = np.empty((buf_steps, B, 4 * H), dt), np.empty((buf_steps, B, 4 * H), dt)
     # dL/dh_t in total, dc_from_dh, tanh(c_t), the masked dys, f with 1 where masked.
-    dh_total, dc_from_dh, tanh_c, dys_buf, forget_or_one = (empty((buf_steps, B, H), dt) for _ in range(5))
-    dc_t = empty((B, H), dt)                             # dL/dc_t in total, one step
-    tmp_ih, tmp_hh = empty(W_ih.shape, dt), empty(W_hh.shape, dt)
+    dh_total, dc_from_dh, tanh_c, dys_buf, forget_or_one = (np.empty((buf_steps, B, H), dt) for _ in range(5))
+    dc_t = np.empty((B, H), dt)                             # dL/dc_t in total, one step
+    tmp_ih, tmp_hh = np.empty(W_ih.shape, dt), np.empty(W_hh.shape, dt)
     # Per-step views made once, as in the forward pass.
     dc_t_ifg = dc_t[:, None, :]                          # dc_t broadcast over the i, f, g blocks
     dh_total_t, dz_t, dz_o_t = list(dh_total), list(dz), list(dz[..., 3 * H:])
