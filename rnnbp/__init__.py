@@ -6,10 +6,11 @@ Every layer, static or recurrent, speaks one protocol (:class:`Layer`);
 windows; :func:`fit` trains. See ``docs/`` for the guide.
 """
 
-from . import fixedpoint, init, losses, monitor, optim, rtrl, schedules
+from . import decode, fixedpoint, init, losses, metrics, monitor, optim, rtrl, schedules
 from .bidirectional import Bidirectional
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, MaxPool2D
+from .decode import ctc_beam_decode, ctc_greedy_decode
 from .embedding import Embedding
 from .clip import clip_grad_norm, clip_grad_value
 from .errors import ConvergenceError, LoadError, NonFiniteError
@@ -33,5 +34,6 @@ __all__ = [
     "unroll", "TimeGraph", "Node", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
     "train_step", "StepResult", "fit", "evaluate", "predict", "History", "Progress", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
-    "save", "load", "NonFiniteError", "LoadError", "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl",
+    "save", "load", "NonFiniteError", "LoadError", "ctc_greedy_decode", "ctc_beam_decode", "decode", "metrics",
+    "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl",
 ]

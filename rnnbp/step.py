@@ -70,7 +70,8 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
     batch : tuple
         ``(xs, targets)`` or ``(xs, targets, mask)``: ``xs`` of shape
         ``(T, B, D)``, ``mask`` ``(T, B)`` bool. Targets ``(T, B, ...)`` with
-        ``target="every"``, ``(B, ...)`` with ``target="last"``.
+        ``target="every"``, ``(B, ...)`` with ``target="last"`` or
+        ``"sequence"``.
     loss : callable
         ``loss(outputs, targets, mask) -> (value, doutputs)``, e.g.
         ``rnnbp.losses.mse``.
@@ -79,8 +80,10 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
         parameters alone (the gradients stay in ``model.grads``).
     clip : float, optional
         Clip the global gradient norm to this value before the update.
-    target : {"every", "last"}
-        Loss on every step's output, or on each sequence's last valid step.
+    target : {"every", "last", "sequence"}
+        Loss on every step's output, on each sequence's last valid step, or
+        on each whole output sequence against one target per sequence (a
+        label sequence for ``rnnbp.losses.ctc``).
     path : {"fast", "step"}
         How the layers run (see :func:`rnnbp.unroll`); ``"step"`` calls every
         layer's one-step ``forward``/``backward``.
@@ -146,13 +149,15 @@ def loss_and_grad(outputs: np.ndarray, ys: np.ndarray, mask: np.ndarray | None,
     outputs : ndarray, shape (T, B, O)
     ys : ndarray
         Targets: ``(T - loss_from, B, ...)`` with ``target="every"``,
-        ``(B, ...)`` with ``target="last"``.
+        ``(B, ...)`` with ``target="last"`` or ``"sequence"``.
     mask : ndarray of bool, shape (T, B), or None
     loss : callable
         ``loss(outputs, targets, mask) -> (value, doutputs)``.
-    target : {"every", "last"}
-        Every step's output (from ``loss_from`` on), or each sequence's
-        output at its last valid step.
+    target : {"every", "last", "sequence"}
+        Every step's output (from ``loss_from`` on) against per-step
+        targets; each sequence's output at its last valid step; or every
+        step's output against one target per sequence (CTC: the loss sees
+        the ``(T, B, C)`` outputs, the ``(B, ...)`` labels and the mask).
     loss_from : int, default 0
 
     Returns
@@ -165,7 +170,7 @@ def loss_and_grad(outputs: np.ndarray, ys: np.ndarray, mask: np.ndarray | None,
     """
     T, B = outputs.shape[:2]
     dys = np.zeros_like(outputs)
-    if target == "every":
+    if target in ("every", "sequence"):
         seen = (outputs[loss_from:], ys, None if mask is None else mask[loss_from:])
         value, dys[loss_from:] = loss(*seen)
         return value, dys, seen

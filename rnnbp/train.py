@@ -29,7 +29,7 @@ __all__ = ["fit", "evaluate", "predict", "accuracy"]
 LossFn = Callable[..., tuple[float, np.ndarray]]
 Metric = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], float]
 Callback = Callable[[int, "History"], "bool | None"]
-TARGETS = ("every", "last")
+TARGETS = ("every", "last", "sequence")
 
 
 def accuracy(outputs: np.ndarray, labels: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -153,10 +153,10 @@ def predict(model: Layer, xs: np.ndarray, mask: np.ndarray | None = None,
     xs : ndarray, shape (T, N, D), or (N, D) for a static model
     mask : ndarray of bool, shape (T, N), optional
     batch_size : int
-    target : {"every", "last"}, default "every"
-        ``"every"``: every step's output. ``"last"``: each sequence's output
-        at its last valid step, as ``fit``/``evaluate`` use with
-        ``target="last"``.
+    target : {"every", "last", "sequence"}, default "every"
+        ``"every"`` and ``"sequence"``: every step's output. ``"last"``:
+        each sequence's output at its last valid step, as ``fit``/``evaluate``
+        use with ``target="last"``.
     path : {"fast", "step"}
 
     Returns
@@ -207,7 +207,8 @@ def evaluate(model: Layer, data: Any, loss: LossFn, *, metric: Metric | None = N
         ``loss(outputs, targets, mask) -> (value, doutputs)``.
     metric : callable, optional
         ``metric(outputs, targets, mask) -> float``, e.g. :func:`accuracy`.
-    target : {"every", "last"}
+    target : {"every", "last", "sequence"}
+        As for :func:`fit`.
     batch_size : int
     path : {"fast", "step"}
 
@@ -261,10 +262,13 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         Truncation needs ``target="every"``.
     clip : float, optional
         Clip the global gradient norm to this value before each update.
-    target : {"every", "last"}, default "every"
+    target : {"every", "last", "sequence"}, default "every"
         ``"every"``: targets ``(T, N, ...)``, one per step. ``"last"``:
         targets ``(N, ...)``, compared with the output at each sequence's
-        last valid step. Static ``(N, D)`` data takes targets ``(N, ...)``.
+        last valid step. ``"sequence"``: targets ``(N, ...)``, one per
+        sequence, compared with its whole output sequence (e.g. label
+        sequences for ``rnnbp.losses.ctc``; the loss gets the ``(T, B, C)``
+        outputs, the ``(B, ...)`` targets and the mask). Static ``(N, D)`` data takes targets ``(N, ...)``.
     metric : callable, optional
         ``metric(outputs, targets, mask) -> float``, e.g. ``rnnbp.accuracy``.
     validation : tuple, optional

@@ -298,3 +298,28 @@ def test_nonfinite_loss_names_one_time_step_convention_in_truncated_windows():
                   bptt=(2, 4), batch_size=8, progress=False)
     assert info.value.step == 5
     assert "(t, b) = (5, 3)" in str(info.value)
+
+
+def test_target_sequence_gives_the_loss_every_output_and_one_target_per_sequence():
+    """CTC's shape of supervision: outputs (T, B, C), labels (B, L), the mask; minibatches cut on axis 0."""
+    rng = np.random.default_rng(8)
+    T, N, L = 9, 10, 3
+    xs = rng.normal(size=(T, N, 2))
+    labels = rng.integers(1, 4, size=(N, L))
+    mask = np.arange(T)[:, None] < rng.integers(7, T + 1, size=N)[None]
+    seen = []
+
+    def ctc(outputs, targets, m):
+        seen.append((outputs.shape, targets.shape, None if m is None else m.shape))
+        return rnnbp.losses.ctc(outputs, targets, mask=m)
+
+    model = rnnbp.Sequential(rnnbp.GRU(2, 6, seed=0), rnnbp.Linear(6, 4, seed=1))
+    hist = rnnbp.fit(model, (xs, labels, mask), loss=ctc, target="sequence", batch_size=4,
+                     optimizer=rnnbp.optim.Adam(model, lr=1e-2), epochs=30, progress=False)
+    assert seen[:3] == [((T, 4, 4), (4, L), (T, 4)), ((T, 4, 4), (4, L), (T, 4)), ((T, 2, 4), (2, L), (T, 2))]
+    assert hist.loss[-1] < hist.loss[0]
+    value, _ = rnnbp.evaluate(model, (xs, labels, mask), ctc, target="sequence")
+    assert value == pytest.approx(rnnbp.losses.ctc(rnnbp.predict(model, xs, mask), labels, mask=mask)[0])
+    with pytest.raises(ValueError, match=r"target='sequence' expected targets of shape \(10, \.\.\.\)"):
+        rnnbp.fit(model, (xs, labels[:5], mask), loss=ctc, target="sequence",
+                  optimizer=rnnbp.optim.SGD(model, lr=0.1), progress=False)
