@@ -185,7 +185,7 @@ def test_errors_name_the_argument():
         rnnbp.fit(model, xs, loss=mse, optimizer=opt)
     with pytest.raises(ValueError, match=r"expected targets of shape \(8, 16, \.\.\.\), got \(16, 1\)"):
         rnnbp.fit(model, (xs, ys[0]), loss=mse, optimizer=opt)
-    with pytest.raises(ValueError, match="target: expected one of 'every', 'last', got 'first'"):
+    with pytest.raises(ValueError, match="target: expected one of 'every', 'last', 'sequence', got 'first'"):
         rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, target="first")
     with pytest.raises(TypeError, match="expected dtype float64, got float32"):
         rnnbp.fit(model, (xs.astype(np.float32), ys), loss=mse, optimizer=opt)
