@@ -103,9 +103,9 @@ def _check_targets(ys: np.ndarray, xs: np.ndarray, target: str, static: bool, na
         return
     if not static and xs.ndim == 3 and ys.ndim >= 1 and (
             (target == "last" and ys.shape[0] == T) or (target == "every" and ys.shape[:2] == (N, T))):
-        raise ValueError(f"xs looks batch-major (N, T, D) = {xs.shape} (the targets have {ys.shape[0]} "
-                         f"sequences first); rnnbp is time-major: use xs.transpose(1, 0, 2)"
-                         + (" and targets.transpose(1, 0, ...)" if target == "every" else ""))
+        first = "sequences first" if target != "every" else "steps first, then sequences"
+        raise ValueError(f"xs looks batch-major (N, T, D) = {xs.shape} (the targets have {first}); "
+                         f"rnnbp is time-major: use xs.transpose(1, 0, 2)")
     raise ValueError(f"{name}: with target={target!r} expected targets of shape {want}, got {ys.shape}")
 
 
