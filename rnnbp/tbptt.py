@@ -219,7 +219,7 @@ class TruncatedBPTT:
 
         Parameters
         ----------
-        xs : ndarray, shape (T, B, D)
+        xs : ndarray, shape (T, B, D), or int (T, B) ids for a model that takes ids
         targets : ndarray, shape (T, ...)
             Time-aligned targets; sliced like ``xs``.
         loss : callable
@@ -236,11 +236,14 @@ class TruncatedBPTT:
         list[float]
             The loss of every window.
         """
-        if not isinstance(xs, np.ndarray):
-            raise TypeError(f"xs: expected a numpy array, got {type(xs).__name__}")
-        _checks.array(xs, "xs", dtype=self.model.dtype or xs.dtype)
-        if xs.ndim < 3:
-            raise ValueError(f"xs: expected a time-major array (T, B, D), got shape {xs.shape}")
+        if self.model.takes_ids:                         # integer ids (T, B): Embedding first
+            _checks.ids(xs, "xs", ndim=2)
+        else:
+            if not isinstance(xs, np.ndarray):
+                raise TypeError(f"xs: expected a numpy array, got {type(xs).__name__}")
+            _checks.array(xs, "xs", dtype=self.model.dtype or xs.dtype)
+            if xs.ndim < 3:
+                raise ValueError(f"xs: expected a time-major array (T, B, D), got shape {xs.shape}")
         if not isinstance(targets, np.ndarray) or targets.shape[0] != xs.shape[0]:
             raise ValueError(f"targets: expected an array with {xs.shape[0]} steps first, got "
                              f"{getattr(targets, 'shape', type(targets).__name__)}")
