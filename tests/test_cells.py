@@ -482,3 +482,23 @@ def test_lstm_state_is_named_tuple():
     assert isinstance(d0, LSTMState)
     assert isinstance(cell.seq_states(cache), LSTMState)
     np.testing.assert_array_equal(ys[-1], sT.h)
+
+
+@pytest.mark.parametrize("cls", [Elman, LSTM, GRU])
+def test_the_sequence_path_keeps_nothing_in_the_layer(cls):
+    """No buffer pool: after a graph is dropped, the layer holds its parameters and gradients only."""
+    import gc
+    import weakref
+
+    import rnnbp
+
+    cell = cls(3, 4, dtype=np.float32, seed=0)
+    before = {k: id(v) for k, v in vars(cell).items()}
+    graph = rnnbp.unroll(cell, np.ones((40, 2, 3), np.float32))
+    graph.backward(np.ones_like(graph.outputs))
+    hs = weakref.ref(graph.layer_states("")[0].base if graph.layer_states("")[0].base is not None
+                     else graph.layer_states("")[0])
+    del graph
+    gc.collect()
+    assert hs() is None                                  # the cache is freed with the graph
+    assert {k: id(v) for k, v in vars(cell).items()} == before
