@@ -240,7 +240,8 @@ def sample_text(model, vocab: Vocab, prime: str, n: int, *, temperature: float =
                 rng) -> str:
     """Let a trained next-character model write ``n`` characters after ``prime``.
 
-    The model (any ``rnnbp.Layer`` mapping one-hot characters ``(B, V)`` to
+    The model (any ``rnnbp.Layer`` mapping one-hot characters ``(B, V)``, or
+    character ids ``(B,)`` when it starts with an ``rnnbp.Embedding``, to
     logits ``(B, V)``) first reads ``prime``; then, one step at a time, a
     character is drawn from ``softmax(logits / temperature)`` and fed back
     as the next input. Low temperatures give the likeliest, more repetitive
@@ -278,14 +279,18 @@ def sample_text(model, vocab: Vocab, prime: str, n: int, *, temperature: float =
         state = model.initial_state(1)
         out = list(prime)
         logits = None
+        def step(i: int, state):                       # ids to a model that embeds, else one-hot
+            x = np.array([i]) if model.takes_ids else one_hot(np.array([i]), V, dtype=dtype)
+            return model.forward(x, state)
+
         for i in vocab.encode(prime):
-            logits, state, _ = model.forward(one_hot(np.array([i]), V, dtype=dtype), state)
+            logits, state, _ = step(i, state)
         for _ in range(n):
             z = logits[0].astype(np.float64) / temperature
             p = np.exp(z - z.max())
             i = int(gen.choice(V, p=p / p.sum()))
             out.append(vocab.decode([i]))
-            logits, state, _ = model.forward(one_hot(np.array([i]), V, dtype=dtype), state)
+            logits, state, _ = step(i, state)
     finally:
         model.train(was_training)
     return "".join(out)

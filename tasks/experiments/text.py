@@ -29,7 +29,7 @@ from ..text import Vocab, sample_text, stdlib_corpus, text_streams
 SUMMARY = "char-level LSTM on stdlib docstrings with truncated BPTT: bits/char and sampled text"
 
 FULL = {"max_chars": 400_000, "batch_size": 32, "hidden": 256, "k1": 32, "k2": 64,
-        "epochs": 4, "lr": 3e-3, "clip": 1.0, "sample_chars": 400}
+        "epochs": 4, "lr": 3e-3, "clip": 1.0, "sample_chars": 400, "embedding": 32}
 QUICK = {**FULL, "max_chars": 20_000, "hidden": 48, "epochs": 1, "sample_chars": 80}
 
 LOG2E = 1.0 / np.log(2.0)
@@ -42,7 +42,8 @@ def _bits_per_char(model: rnnbp.Layer, ids: np.ndarray, V: int, dtype: np.dtype,
     state, total, count = None, 0.0, 0
     for t0 in range(0, ids.shape[0] - 1, chunk):
         t1 = min(t0 + chunk, ids.shape[0] - 1)
-        graph = rnnbp.unroll(model, one_hot(ids[t0:t1], V, dtype=dtype), state)
+        x = ids[t0:t1] if model.takes_ids else one_hot(ids[t0:t1], V, dtype=dtype)
+        graph = rnnbp.unroll(model, x, state)
         value, _ = softmax_cross_entropy(graph.outputs, ids[t0 + 1:t1 + 1])
         total += value * (t1 - t0)
         count += t1 - t0
@@ -89,12 +90,14 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
     print(f"corpus: {ids.size} characters, {V} symbols; {train_ids.shape[0]} steps x "
           f"{cfg['batch_size']} streams for training")
 
-    H = cfg["hidden"]
-    model = rnnbp.Sequential(rnnbp.LSTM(V, H, dtype=dtype, seed=seed),
+    H, E = cfg["hidden"], cfg["embedding"]
+    # Inputs: one-hot characters, or ids through a learned Embedding of size E (E > 0).
+    first = [rnnbp.Embedding(V, E, dtype=dtype, seed=seed + 2)] if E else []
+    model = rnnbp.Sequential(*first, rnnbp.LSTM(E or V, H, dtype=dtype, seed=seed),
                              rnnbp.Linear(H, V, dtype=dtype, seed=seed + 1))
     opt = rnnbp.optim.Adam(model, lr=cfg["lr"])
     tbptt = rnnbp.TruncatedBPTT(model, cfg["k1"], cfg["k2"])
-    xs = one_hot(train_ids[:-1], V, dtype=dtype)
+    xs = train_ids[:-1] if E else one_hot(train_ids[:-1], V, dtype=dtype)
     targets = train_ids[1:]
     windows_per_epoch = -(-xs.shape[0] // cfg["k1"])
     bar = Progress(cfg["epochs"] * windows_per_epoch, "text")
