@@ -309,3 +309,66 @@ def test_benchmark(quick, tmp_path):
         assert mem[kind]["seconds_median"] > 0
     table = (tmp_path / r["table"]).read_text()
     assert all(cell in table for cell, _ in cells)
+
+
+def test_ocr_lines(quick):
+    from tasks.experiments.ocr_lines import AMBIGUOUS, align
+    from tasks.lines import HELD_OUT_FONTS, TRAIN_FONTS
+
+    r = quick("ocr-lines")
+    cfg = r["config"]
+    assert r["held_out_fonts"] == list(HELD_OUT_FONTS) and r["train_fonts"] == list(TRAIN_FONTS)
+    assert set(r["models"]) == set(cfg["models"])
+    # the static window is the one with the lowest validation CER among those tried
+    for view, ks in cfg["windows"].items():
+        search = r["window_search"][view]
+        assert set(search) == {str(k) for k in ks}
+        k = r["chosen_window"][view]
+        assert search[str(k)]["val_cer"] == min(s["val_cer"] for s in search.values())
+        assert r["models"][f"MLP / {view}"]["window"] == k
+    n_test = cfg["data"]["n_test"]
+    for name, m in r["models"].items():
+        spec = cfg["models"][name]
+        assert (m["kind"], m["view"], m["hidden"]) == (spec["kind"], spec["view"], spec["hidden"]), name
+        assert m["lines_seen"] >= spec["rounds"] * cfg["round_lines"]
+        curve = m["curve"]
+        assert len(curve["val_cer"]) == spec["rounds"] == len(curve["train_loss"]) == len(curve["lines"])
+        # early stopping keeps the best validation round
+        assert m["val_cer"] == min(curve["val_cer"]) == curve["val_cer"][m["best_round"] - 1]
+        _finite_nonneg(curve["train_loss"] + curve["val_cer"], name)
+        for split in ("seen", "held_out"):
+            s = m[split]
+            # CER and WER are edits / reference length: >= 0 (above 1 when a model inserts a lot)
+            _finite_nonneg([s["cer"], s["wer"]], (name, split))
+            _in_unit_interval([s["lines_correct"]], (name, split))
+            assert s["lines"] == n_test
+            # the corpus rate is the character-weighted mean of the per-font and per-length rates
+            for part in (list(s["by_font"].values()), s["by_length"]):
+                assert sum(p["lines"] for p in part) == n_test
+                weighted = sum(p["cer"] * p["chars"] for p in part) / sum(p["chars"] for p in part)
+                assert weighted == pytest.approx(s["cer"]), (name, split)
+            assert set(s["by_font"]) <= set(HELD_OUT_FONTS if split == "held_out" else TRAIN_FONTS)
+            conf = s["confusions"]
+            assert set(conf["group_error_rate"]) == set(AMBIGUOUS)
+            _finite_nonneg(list(conf["group_error_rate"].values()) + list(conf["named"].values()), name)
+        assert set(m["held_out"]["by_font"]) == set(HELD_OUT_FONTS)
+    bi = r["models"]["BiLSTM / image"]
+    assert bi["beam"]["beam_width"] == cfg["beam_width"]
+    _finite_nonneg([bi["beam"]["seen"]["cer"], bi["beam"]["held_out"]["cer"]])
+    # both directions of the bidirectional LSTM record ||dL/dh_t|| over the probe line's columns
+    norms = bi["probe"]["state_grad_norms"]
+    assert set(norms) == {"0.forward", "0.backward"}
+    assert len(norms["0.forward"]) == len(norms["0.backward"]) > 0
+    _finite_nonneg(norms["0.forward"] + norms["0.backward"])
+    t = r["targets"]
+    assert t["meets_held_out_target"] == (bi["held_out"]["cer"] <= 0.02)
+    assert t["better_than_one_direction"] == all(bi["held_out"]["cer"] < v
+                                                 for v in t["one_direction_held_out_cer"].values())
+    ratio = r["comparisons"]["image"]["cer_ratio_static_over_recurrent"]["held_out"]
+    assert ratio == pytest.approx(r["models"]["MLP / image"]["held_out"]["cer"] / bi["held_out"]["cer"])
+    assert {"cer.png", "curves.png", "lines.png", "ctc_outputs.png", "grad_norms.png",
+            "by_length.png", "views.png"} == set(r["figures"])
+    # the alignment behind the confusion counts is a minimum edit script
+    pairs = align("corn mill", "com rnill")
+    assert "".join(a for a, _ in pairs) == "corn mill" and "".join(b for _, b in pairs) == "com rnill"
+    assert sum(a != b for a, b in pairs) == 4
