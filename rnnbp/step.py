@@ -28,7 +28,7 @@ from .errors import NonFiniteError, nonfinite_gradient
 from .layer import Layer, State
 from .unroll import TimeGraph, unroll
 
-__all__ = ["train_step", "StepResult", "loss_and_grad", "last_valid_step"]
+__all__ = ["train_step", "StepResult", "loss_and_grad", "last_valid_step", "check_optimizer"]
 
 LossFn = Callable[..., tuple[float, np.ndarray]]
 
@@ -120,6 +120,8 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
     >>> step.graph.path, step.grad_norm > 0
     ('step', True)
     """
+    if optimizer is not None:
+        check_optimizer(optimizer, model)
     xs, targets = batch[0], batch[1]
     mask = batch[2] if len(batch) == 3 else None
     graph = unroll(model, xs, state, mask, path=path)           # forward through time: the graph
@@ -138,6 +140,24 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
     if optimizer is not None:
         optimizer.step()                                         # p -= lr * (update from grads)
     return StepResult(float(value), norm, clipped, graph, seen)
+
+
+def check_optimizer(optimizer: Any, model: Layer) -> None:
+    """The optimizer must update this model's arrays (the same objects, not equal copies)."""
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer: expected an rnnbp.optim optimizer (with a step() method) built on the "
+                        f"model, got {type(optimizer).__name__}")
+    params = getattr(optimizer, "params", None)
+    if params is None:
+        return                                           # a user's optimizer: trust it
+    theirs = {id(p) for p in params.values()}
+    missing = [k for k, p in model.params.items() if id(p) not in theirs]
+    if missing:
+        raise ValueError(f"optimizer: it updates other arrays than the model's (it was built on another "
+                         f"model, or before the model's arrays were replaced): the model's {missing[:3]}"
+                         f"{'...' if len(missing) > 3 else ''} are not among the optimizer's "
+                         f"{sorted(params)[:3]}{'...' if len(params) > 3 else ''}; build it with "
+                         f"{type(optimizer).__name__}(model, ...)")
 
 
 def loss_and_grad(outputs: np.ndarray, ys: np.ndarray, mask: np.ndarray | None,

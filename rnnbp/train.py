@@ -20,7 +20,7 @@ from . import _checks
 from .errors import NonFiniteError
 from .history import History, Progress
 from .layer import Layer
-from .step import StepResult, last_valid_step, loss_and_grad, train_step
+from .step import StepResult, check_optimizer, last_valid_step, loss_and_grad, train_step
 from .tbptt import TruncatedBPTT
 from .unroll import PATHS, unroll
 
@@ -107,24 +107,6 @@ def _check_targets(ys: np.ndarray, xs: np.ndarray, target: str, static: bool, na
         raise ValueError(f"xs looks batch-major (N, T, D) = {xs.shape} (the targets have {first}); "
                          f"rnnbp is time-major: use xs.transpose(1, 0, 2)")
     raise ValueError(f"{name}: with target={target!r} expected targets of shape {want}, got {ys.shape}")
-
-
-def _check_optimizer(optimizer: Any, model: Layer) -> None:
-    """The optimizer must update this model's arrays (the same objects, not equal copies)."""
-    if not callable(getattr(optimizer, "step", None)):
-        raise TypeError(f"optimizer: expected an rnnbp.optim optimizer (with a step() method) built on the "
-                        f"model, got {type(optimizer).__name__}")
-    params = getattr(optimizer, "params", None)
-    if params is None:
-        return                                           # a user's optimizer: trust it
-    theirs = {id(p) for p in params.values()}
-    missing = [k for k, p in model.params.items() if id(p) not in theirs]
-    if missing:
-        raise ValueError(f"optimizer: it updates other arrays than the model's (it was built on another "
-                         f"model, or before the model's arrays were replaced): the model's {missing[:3]}"
-                         f"{'...' if len(missing) > 3 else ''} are not among the optimizer's "
-                         f"{sorted(params)[:3]}{'...' if len(params) > 3 else ''}; build it with "
-                         f"{type(optimizer).__name__}(model, ...)")
 
 
 def _bptt_setting(bptt: Any) -> tuple[int, int] | None:
@@ -317,7 +299,7 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
     target = _checks.choice(target, "target", TARGETS)
     on_nonfinite = _checks.choice(on_nonfinite, "on_nonfinite", ("raise", "skip"))
     path = _checks.choice(path, "path", PATHS)
-    _check_optimizer(optimizer, model)
+    check_optimizer(optimizer, model)
     if metric is not None:
         _checks.function(metric, "metric", "rnnbp.accuracy")
     xs, ys, mask, static = _unpack(data, "data", model)

@@ -76,3 +76,11 @@ def test_every_check_names_the_argument(call, words):
     data = (np.zeros((5, 4, 1)), np.zeros((5, 4, 1)))
     with pytest.raises((TypeError, ValueError), match=words):
         call(model, rnnbp.optim.SGD(model, lr=0.1), data)
+
+
+def test_train_step_also_refuses_another_models_optimizer():
+    a, b = _lstm_model(), _lstm_model()
+    xs, ys = np.zeros((5, 4, 1)), np.zeros((5, 4, 1))
+    with pytest.raises(ValueError, match="optimizer: it updates other arrays than the model's"):
+        rnnbp.train_step(b, (xs, ys), mse, rnnbp.optim.Adam(a, lr=0.1))
+    rnnbp.train_step(b, (xs, ys), mse, rnnbp.optim.Adam(b, lr=0.1))          # its own: fine
