@@ -166,7 +166,7 @@ class TruncatedBPTT:
 
     def train_step(self, batch: tuple, loss: LossFn, optimizer: Any = None, *,
                    clip: float | None = None) -> StepResult:
-        """:meth:`step` on ``batch = (xs, targets, mask)``, returning the :class:`~rnnbp.train.StepResult`."""
+        """:meth:`step` on ``batch = (xs, targets, mask)``, returning the :class:`~rnnbp.StepResult`."""
         xs, targets, mask = batch
         n = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim >= 1 else 0
         if not 1 <= n <= self.k1:

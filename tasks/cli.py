@@ -147,6 +147,11 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _sweeps(name: str) -> bool:
+    """Whether experiment ``name`` is a sweep of independent trials (its ``run`` takes ``sweep``)."""
+    return "sweep" in inspect.signature(importlib.import_module(EXPERIMENTS[name]).run).parameters
+
+
 def run(name: str, *, quick: bool = False, seed: int = 0, out: Path | None = None, record: bool = False,
         jobs: int = 1, scheduler: str | None = None, resume: bool = False) -> dict[str, Any]:
     """Run the experiment ``name`` and write ``results.json`` and its figures.
@@ -190,7 +195,7 @@ def run(name: str, *, quick: bool = False, seed: int = 0, out: Path | None = Non
         out = default_out(name, quick=quick, record=record)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    sweeps = "sweep" in inspect.signature(module.run).parameters
+    sweeps = _sweeps(name)
     threads = PINNED.get("threads", 1)
     with executor(jobs if sweeps else 1, scheduler if sweeps else None, threads) as (pool, workers):
         note = "" if sweeps or (jobs == 1 and scheduler is None) else \
@@ -246,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="write the committed record experiments/NAME/ (not with --quick)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="BLAS threads per process (default 1: the numbers do not depend on the machine)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="worker processes for an experiment's independent trials (default 1: serial)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for an experiment's independent trials (default: one per core, "
+                        "a local process pool; 1: serial in this process); the numbers do not depend on it")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help='run the trials on Dask: "local" starts a LocalCluster of --jobs workers, '
                         '"tcp://host:8786" uses a running scheduler (pip install -e ".[distributed]")')
@@ -258,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, mod in EXPERIMENTS.items():
             print(f"{name:<32} {importlib.import_module(mod).SUMMARY}")
         return 0
+    if args.jobs is None:                                # a process pool over the machine's cores
+        args.jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if not _sweeps(args.name):
+            args.jobs = 1                                # nothing to spread: no "--jobs ignored" note
     for flag in ("threads", "jobs"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag}: expected a positive integer, got {getattr(args, flag)}")
