@@ -84,25 +84,33 @@ ANCHOR = {
 
 FULL: dict[str, Any] = {
     "data": {"height": 24, "x_scale": 0.5, "pen_spacing": 0.5, "chars": [8, 40],
-             "n_train": 20_000, "n_val": 600, "n_test": 1000, "shard": 2000},
+             "n_train": 30_000, "n_val": 600, "n_test": 1000, "shard": 2000},
     "batch_size": 32,
-    "round_lines": 10_000,        # training lines between two validations (one learning-curve point)
+    "round_lines": 6000,        # training lines between two validations (one learning-curve point)
     "clip": 5.0,
     "lr_final_share": 0.05,       # the cosine schedule ends at this share of the initial rate
     "dtype": "float32",
-    # the static window half-widths k tried per view (chosen on validation CER)
+    # the static window half-widths k tried per view, each in a short run; the
+    # one with the lowest validation CER is then trained with the full budget
     "windows": {"image": [2, 4, 7], "pen": [4, 8, 14]},
+    "search_rounds": {"image": 4, "pen": 4},
     "models": {
-        # name: kind, view, hidden units, learning rate, rounds of `round_lines` lines
-        "MLP / image": {"kind": "mlp", "view": "image", "hidden": 256, "lr": 1e-3, "rounds": 12},
-        "LSTM / image": {"kind": "lstm", "view": "image", "hidden": 96, "lr": 3e-3, "rounds": 12},
-        "GRU / image": {"kind": "gru", "view": "image", "hidden": 112, "lr": 3e-3, "rounds": 12},
-        "BiLSTM / image": {"kind": "bilstm", "view": "image", "hidden": 64, "lr": 3e-3, "rounds": 12,
+        # name: kind, view, hidden units (per direction), Adam's learning rate, rounds of
+        # `round_lines` lines. The one-direction nets have about the BiLSTM 2x64's parameters.
+        "MLP / image": {"kind": "mlp", "view": "image", "hidden": 256, "lr": 3e-3, "rounds": 20},
+        "LSTM / image": {"kind": "lstm", "view": "image", "hidden": 96, "lr": 1e-2, "rounds": 20},
+        "GRU / image": {"kind": "gru", "view": "image", "hidden": 112, "lr": 1e-2, "rounds": 20},
+        "BiLSTM / image": {"kind": "bilstm", "view": "image", "hidden": 64, "lr": 1e-2, "rounds": 20,
                            "beam": True},
-        "MLP / pen": {"kind": "mlp", "view": "pen", "hidden": 256, "lr": 1e-3, "rounds": 8},
-        "BiLSTM / pen": {"kind": "bilstm", "view": "pen", "hidden": 64, "lr": 3e-3, "rounds": 8},
+        # the same bidirectional LSTM with twice the units (3.3x the parameters): what size buys
+        "BiLSTM 2x128 / image": {"kind": "bilstm", "view": "image", "hidden": 128, "lr": 1e-2, "rounds": 20},
+        "MLP / pen": {"kind": "mlp", "view": "pen", "hidden": 256, "lr": 3e-3, "rounds": 10},
+        "BiLSTM / pen": {"kind": "bilstm", "view": "pen", "hidden": 64, "lr": 1e-2, "rounds": 10},
     },
-    "beam_width": 8,
+    # recurrent models trained after the window search, beside the static models, so that the
+    # two workers finish each stage at about the same time
+    "second_stage": ["BiLSTM / pen"],
+    "beam_width": 8,              # prefix beam search for models with "beam", on the held-out fonts
     "length_buckets": [[8, 15], [16, 23], [24, 31], [32, 40]],
     "probe_font": "cmti10",       # the line whose CTC outputs and gradient norms are drawn
 }
@@ -111,8 +119,9 @@ QUICK: dict[str, Any] = {
     **FULL,
     "data": {**FULL["data"], "n_train": 160, "n_val": 40, "n_test": 48, "chars": [8, 16], "shard": 200},
     "batch_size": 16, "round_lines": 160, "beam_width": 2,
-    "windows": {"image": [1, 3], "pen": [2]},
-    "models": {name: {**m, "hidden": 8 if m["kind"] == "bilstm" else 12, "rounds": 2}
+    "windows": {"image": [1, 3], "pen": [2]}, "search_rounds": {"image": 1, "pen": 1},
+    "models": {name: {**m, "hidden": {"bilstm": 8}.get(m["kind"], 12) * (2 if "128" in name else 1),
+                      "rounds": 2}
                for name, m in FULL["models"].items()},
     "length_buckets": [[8, 11], [12, 16]],
 }
@@ -367,23 +376,21 @@ def train_model(spec: dict[str, Any], cfg: dict[str, Any], seed: int, data_seed:
             best = (val_cer, {n: p.copy() for n, p in model.params.items()}, r)
     for name, p in model.params.items():        # early stopping: the best validation round
         p[...] = best[1][name]
-    t_eval = time.perf_counter()
     result: dict[str, Any] = {
         "kind": spec["kind"], "view": spec["view"], "window": k, "hidden": spec["hidden"],
         "parameters": model.num_params, "lines_seen": lines_seen, "best_round": best[2] + 1,
-        "val_cer": best[0], "curve": curve,
-        "hyps": {split: read_lines(model, views[split], 2 * B) for split in ("seen", "held_out")},
-    }
+        "val_cer": best[0], "curve": curve, "train_seconds": train_seconds, "setup_seconds": setup_seconds}
+    if spec.get("search"):                     # a window-search run: the validation CER is all it is for
+        return result
+    t_eval = time.perf_counter()
+    result["hyps"] = {split: read_lines(model, views[split], 2 * B) for split in ("seen", "held_out")}
     result["eval_seconds"] = time.perf_counter() - t_eval
     if spec.get("beam"):
         t0 = time.perf_counter()
-        result["beam_hyps"] = {split: read_lines(model, views[split], 2 * B, cfg["beam_width"])
-                               for split in ("seen", "held_out")}
+        result["beam_hyps"] = {"held_out": read_lines(model, views["held_out"], 2 * B, cfg["beam_width"])}
         result["beam_seconds"] = time.perf_counter() - t0
     if spec["view"] == "image":
         result["probe"] = _probe(model, views["held_out"], probe_line(arrays, cfg))
-    result["train_seconds"] = train_seconds
-    result["setup_seconds"] = setup_seconds
     return result
 
 
@@ -514,8 +521,8 @@ def _cer_figure(models: dict[str, Any], path: Path) -> None:
         bars = ax.bar(x + (k - (len(groups) - 1) / 2) * width, np.maximum(vals, 1e-4), width, label=group, **style)
         if k < 2:
             for b, v in zip(bars, vals):
-                ax.annotate(f"{100 * v:.1f}", (b.get_x() + b.get_width() / 2, max(v, 1e-4)), ha="center",
-                            va="bottom", fontsize=6)
+                ax.annotate(f"{100 * v:.2g}", (b.get_x() + b.get_width() / 2, max(v, 1e-4)), ha="center",
+                            va="bottom", fontsize=6, rotation=90)
     ax.axhline(0.02, color="C3", ls="--", lw=1, label="target: 2% on held-out fonts")
     ax.set_xticks(x, [n.replace(" / ", "\n") for n in names], fontsize="small")
     ax.set_yscale("log")
@@ -527,26 +534,37 @@ def _cer_figure(models: dict[str, Any], path: Path) -> None:
 
 
 def _curves_figure(runs: dict[str, Any], path: Path) -> None:
-    """Validation CER against training time and the training CTC loss against lines seen, every run."""
+    """Validation CER against training time and the training CTC loss against lines seen, every run.
+
+    The window-search runs of the static nets are drawn thin and grey.
+    """
     from ..figures import Figure
 
-    fig = Figure(figsize=(13.0, 4.8), layout="constrained")
+    fig = Figure(figsize=(13.0, 5.0), layout="constrained")
     ax, ax2 = fig.subplots(1, 2)
-    for i, (name, r) in enumerate(runs.items()):
+    finals = [name for name in runs if "window search" not in name]
+    for name, r in runs.items():
         c = r["curve"]
-        style = dict(color=f"C{i % 10}", ls="-" if r["view"] == "image" else "--", marker=".", ms=3)
-        ax.plot(c["seconds"], c["val_cer"], label=name, **style)
-        ax2.plot(np.array(c["lines"]) / 1000, c["train_loss"], label=name, **style)
+        if name in finals:
+            i = finals.index(name)
+            style = dict(color=f"C{i % 10}", ls="-" if r["view"] == "image" else "--", marker=".", ms=4, lw=1.6)
+            label = name.replace("MLP", f"MLP k={r['window']}")
+        else:
+            style = dict(color="0.6", ls="-" if r["view"] == "image" else "--", lw=0.8)
+            label = "window search, static (one line per k)" if name == min(
+                n for n in runs if "window search" in n) else None
+        ax.plot(c["seconds"], c["val_cer"], label=label, **style)
+        ax2.plot(np.array(c["lines"]) / 1000, c["train_loss"], **style)
     ax.set_xlabel("training seconds (one core)")
     ax.set_ylabel("validation CER (new lines, training fonts)")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.set_title("Learning curves: validation CER (greedy)")
+    ax.set_title("Validation CER (greedy) during training; solid: image, dashed: pen", fontsize=10)
     ax2.set_xlabel("training lines seen (thousands)")
-    ax2.set_ylabel("CTC loss per label character (training, during the round)")
+    ax2.set_ylabel("CTC loss per label character (training, mean over the round)")
     ax2.set_yscale("log")
     ax2.grid(True, which="both", alpha=0.3)
-    ax2.set_title("Training loss (solid: image, dashed: pen)")
+    ax2.set_title("Training loss", fontsize=10)
     ax.legend(fontsize="x-small", ncols=2)
     fig.savefig(path, dpi=110)
 
@@ -684,24 +702,39 @@ def _views_figure(arrays: dict[str, np.ndarray], line: int, path: Path) -> None:
 
 
 # -- the experiment ------------------------------------------------------------------
-def _cost(spec: dict[str, Any]) -> float:
-    """A rough relative cost of a trial, to start the longest first."""
-    return spec["rounds"] * (2.0 if spec["view"] == "pen" else 1.0) * (1.2 if spec["kind"] == "bilstm" else 1.0)
+def _cost(spec: dict[str, Any], cfg: dict[str, Any]) -> float:
+    """A rough relative cost of a trial, to start the longest first: lines x (parameters + the loss's share)."""
+    D = cfg["data"]["height"] if spec["view"] == "image" else 3
+    params = build_model(spec, D * (2 * spec.get("window", 0) + 1), np.dtype(cfg["dtype"]), 0).num_params
+    return spec["rounds"] * (1.2 if spec["view"] == "pen" else 1.0) * (params + 30_000)
 
 
-def make_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
-    """One trial per recurrent model and per (static model, window), longest first."""
+def _trial(name: str, spec: dict[str, Any], cfg: dict[str, Any], seed: int) -> Trial:
+    i = list(cfg["models"]).index(name)
+    k = spec.get("window") or 0
+    return Trial(name if not spec.get("search") else f"{name} k={k} (window search)", train_model,
+                 {"spec": spec, "cfg": cfg, "seed": seed * 10_000 + 100 * i + k, "data_seed": seed})
+
+
+def first_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
+    """The static window search (short runs, one per window) and the recurrent models, longest first."""
     trials = []
-    for i, (name, spec) in enumerate(cfg["models"].items()):
+    for name, spec in cfg["models"].items():
         if spec["kind"] == "mlp":
-            for k in cfg["windows"][spec["view"]]:
-                trials.append(Trial(f"MLP k={k} / {spec['view']}", train_model,
-                                    {"spec": {**spec, "window": k}, "cfg": cfg,
-                                     "seed": seed * 10_000 + 100 * i + k, "data_seed": seed}))
-        else:
-            trials.append(Trial(name, train_model, {"spec": spec, "cfg": cfg, "seed": seed * 10_000 + 100 * i,
-                                                    "data_seed": seed}))
-    return sorted(trials, key=lambda t: -_cost(t.kwargs["spec"]))
+            trials += [_trial(name, {**spec, "window": k, "rounds": cfg["search_rounds"][spec["view"]],
+                                     "search": True}, cfg, seed)
+                       for k in cfg["windows"][spec["view"]]]
+        elif name not in cfg["second_stage"]:
+            trials.append(_trial(name, spec, cfg, seed))
+    return sorted(trials, key=lambda t: -_cost(t.kwargs["spec"], cfg))
+
+
+def second_trials(cfg: dict[str, Any], seed: int, chosen: dict[str, int]) -> list[Trial]:
+    """The static models with their chosen windows, trained with the full budget, and the
+    ``second_stage`` recurrent models, longest first."""
+    trials = [_trial(name, {**spec, "window": chosen[spec["view"]]} if spec["kind"] == "mlp" else spec, cfg, seed)
+              for name, spec in cfg["models"].items() if spec["kind"] == "mlp" or name in cfg["second_stage"]]
+    return sorted(trials, key=lambda t: -_cost(t.kwargs["spec"], cfg))
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -722,32 +755,34 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
           f"(train {len(arrays['train/texts'])}, validation {len(arrays['val/texts'])}, test "
           f"{len(arrays['seen/texts'])} seen-font + {len(arrays['held_out/texts'])} held-out-font lines)",
           flush=True)
-    trials = make_trials(cfg, seed)
+    sweep = sweep or Sweep()
     try:
-        done = (sweep or Sweep()).run(trials, desc="ocr-lines models")
+        # 1. the window search of the static nets (short runs) beside the recurrent models
+        first = first_trials(cfg, seed)
+        runs = {t.key: r for t, r in zip(first, sweep.run(first, desc="ocr-lines: window search, recurrent"))}
+        window_search, chosen = {}, {}
+        for view, ks in cfg["windows"].items():
+            keys = {k: f"MLP / {view} k={k} (window search)" for k in ks}
+            window_search[view] = {str(k): {"val_cer": runs[key]["val_cer"], "val_cer_curve": runs[key]["curve"]["val_cer"],
+                                            "lines_seen": runs[key]["lines_seen"],
+                                            "train_seconds": runs[key]["train_seconds"]} for k, key in keys.items()}
+            chosen[view] = min(ks, key=lambda k: runs[keys[k]]["val_cer"])
+            print(f"static window on {view}: validation CER " + ", ".join(
+                f"k={k} {100 * runs[key]['val_cer']:.2f}%" for k, key in keys.items()) + f"; chosen k={chosen[view]}",
+                  flush=True)
+        # 2. the static nets with their chosen windows, trained with the full budget, and the rest
+        second = second_trials(cfg, seed, chosen)
+        runs.update({t.key: r for t, r in zip(second, sweep.run(second, desc="ocr-lines: static with its window"))})
     finally:
         cache.unlink(missing_ok=True)
-    runs = {t.key: r for t, r in zip(trials, done)}
-
-    # the static window: chosen on validation CER, per view
-    window_search, chosen = {}, {}
-    for view, ks in cfg["windows"].items():
-        keys = {k: f"MLP k={k} / {view}" for k in ks}
-        window_search[view] = {str(k): {"val_cer": runs[key]["val_cer"], "lines_seen": runs[key]["lines_seen"],
-                                        "train_seconds": runs[key]["train_seconds"]} for k, key in keys.items()}
-        chosen[view] = min(ks, key=lambda k: runs[keys[k]]["val_cer"])
-    source = {name: (f"MLP k={chosen[spec['view']]} / {spec['view']}" if spec["kind"] == "mlp" else name)
-              for name, spec in cfg["models"].items()}
-
     refs = {split: [str(t) for t in arrays[f"{split}/texts"]] for split in ("seen", "held_out")}
     fonts = {split: arrays[f"{split}/fonts"] for split in ("seen", "held_out")}
     buckets = cfg["length_buckets"]
     models: dict[str, Any] = {}
-    for name, key in source.items():
-        r = runs[key]
+    for name in cfg["models"]:
+        r = runs[name]
         m = {k: r[k] for k in ("kind", "view", "window", "hidden", "parameters", "lines_seen", "best_round",
                                "val_cer", "train_seconds", "eval_seconds", "setup_seconds", "curve")}
-        m["trial"] = key
         for split in ("seen", "held_out"):
             m[split] = score(refs[split], r["hyps"][split], fonts[split], buckets)
             m[split]["confusions"] = confusions(refs[split], r["hyps"][split])
@@ -755,15 +790,19 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
         m["held_out_cer_without_cmti10"] = character_error_rate([refs["held_out"][i] for i in held],
                                                                 [r["hyps"]["held_out"][i] for i in held])
         if "beam_hyps" in r:
+            beam = r["beam_hyps"]["held_out"]
             m["beam"] = {"beam_width": cfg["beam_width"], "seconds": r["beam_seconds"],
-                         **{split: {"cer": character_error_rate(refs[split], r["beam_hyps"][split]),
-                                    "wer": word_error_rate(refs[split], r["beam_hyps"][split])}
-                            for split in ("seen", "held_out")}}
+                         "held_out": {"cer": character_error_rate(refs["held_out"], beam),
+                                      "wer": word_error_rate(refs["held_out"], beam),
+                                      "by_font": {f: character_error_rate(
+                                          [refs["held_out"][i] for i in np.flatnonzero(fonts["held_out"] == f)],
+                                          [beam[i] for i in np.flatnonzero(fonts["held_out"] == f)])
+                                          for f in HELD_OUT_FONTS}}}
         if "probe" in r:
             m["probe"] = {"line": r["probe"]["line"], "loss": r["probe"]["loss"],
                           "state_grad_norms": r["probe"]["state_grad_norms"]}
         models[name] = m
-        print(f"{name} ({key}, {m['parameters']:,} parameters, {m['train_seconds']:.0f} s): CER seen "
+        print(f"{name} ({'window k=%d, ' % m['window'] if m['window'] else ''}{m['parameters']:,} parameters, {m['train_seconds']:.0f} s): CER seen "
               f"{100 * m['seen']['cer']:.2f}%, held-out {100 * m['held_out']['cer']:.2f}% "
               f"(WER {100 * m['seen']['wer']:.1f}% / {100 * m['held_out']['wer']:.1f}%)", flush=True)
 
@@ -812,10 +851,10 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
                             & (arrays["held_out/label_lengths"] >= min(24, cfg["data"]["chars"][1])))
         if ix.size:
             picks.append(int(ix[0]))
-    _lines_figure(arrays, {f"{n} ({source[n].split(' / ')[0]})" if n.startswith("MLP") else n:
-                           runs[source[n]]["hyps"]["held_out"] for n in shown}, picks, out / "lines.png")
-    probes = {n: runs[source[n]]["probe"] for n in ("BiLSTM / image", "LSTM / image", "MLP / image")
-              if n in models and "probe" in runs[source[n]]}
+    _lines_figure(arrays, {n.replace("MLP", f"MLP k={models[n]['window']}"): runs[n]["hyps"]["held_out"]
+                           for n in shown}, picks, out / "lines.png")
+    probes = {n.replace("MLP", f"MLP k={models[n]['window']}"): runs[n]["probe"]
+              for n in ("BiLSTM / image", "LSTM / image", "MLP / image") if n in models and "probe" in runs[n]}
     if probes:
         _spikes_figure(arrays, probes, out / "ctc_outputs.png")
         recurrent_probes = {n: p for n, p in probes.items() if not n.startswith("MLP")}
@@ -823,7 +862,7 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
         figures += ["ctc_outputs.png", "grad_norms.png"]
     _views_figure(arrays, next(iter(probes.values()))["line"] if probes else picks[0], out / "views.png")
     samples = {"lines": [{"font": str(fonts["held_out"][i]), "text": refs["held_out"][i],
-                          **{n: runs[source[n]]["hyps"]["held_out"][i] for n in models}} for i in picks]}
+                          **{n: runs[n]["hyps"]["held_out"][i] for n in models}} for i in picks]}
 
     return {"config": {**cfg, "optimizer": "Adam", "schedule": "CosineLR over the rounds",
                        "loss": "rnnbp.losses.ctc (mean over lines of loss / label length)",
@@ -833,5 +872,5 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
             "data_seconds": round(data_seconds, 2),
             "window_search": window_search, "chosen_window": chosen,
             "models": models, "comparisons": comparisons, "targets": targets, "anchor": ANCHOR,
-            "samples": samples, "all_trials_val_cer": {k: r["val_cer"] for k, r in runs.items()},
+            "samples": samples,
             "figures": figures}
