@@ -107,7 +107,12 @@ def versions() -> dict[str, str]:
 
 
 def source_state(root: Path = ROOT) -> dict[str, Any]:
-    """The commit the code is at and whether the tree is clean; ``"unknown"`` outside a git checkout."""
+    """The commit the code is at and whether its code is clean; ``"unknown"`` outside a git checkout.
+
+    "Clean" means no uncommitted change outside ``experiments/``: the records
+    are what runs write, so rerunning several experiments one after another
+    with ``--record`` still counts as running the committed code.
+    """
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
@@ -116,7 +121,7 @@ def source_state(root: Path = ROOT) -> dict[str, Any]:
         return done.stdout if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain") if commit is not None else None
+    status = git("status", "--porcelain", "--", ".", ":(exclude)experiments") if commit is not None else None
     return {"commit": commit.strip() if commit else "unknown",
             "clean": (status.strip() == "") if status is not None else "unknown"}
 

@@ -129,3 +129,22 @@ def test_importing_tasks_and_its_command_line_loads_no_numpy():
     code = "import sys, tasks, tasks.cli, tasks.sweep; print('numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_changed_record_does_not_make_the_code_unclean(tmp_path):
+    """Rerunning records one after another: the first record's new files are outputs, not code."""
+    import subprocess
+
+    from tasks.cli import source_state
+
+    repo = tmp_path / "repo"
+    (repo / "experiments" / "x").mkdir(parents=True)
+    (repo / "code.py").write_text("a = 1\n")
+    (repo / "experiments" / "x" / "results.json").write_text("{}\n")
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "c"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    assert source_state(repo)["clean"] is True
+    (repo / "experiments" / "x" / "results.json").write_text('{"new": 1}\n')
+    assert source_state(repo)["clean"] is True
+    (repo / "code.py").write_text("a = 2\n")
+    assert source_state(repo)["clean"] is False
