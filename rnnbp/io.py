@@ -28,6 +28,10 @@ Paths
 Like ``numpy.savez``, ``save`` appends ``.npz`` to a path that does not end
 with it, and ``load`` applies the same rule, so ``load(p)`` reads what
 ``save(model, p)`` wrote for any ``p``. ``save`` returns the path it wrote.
+
+One module for one idea, a safe file format; past ~450 lines because every
+way a file can be refused (truncated, hand-made, oversized, pickled) is
+checked and named here, next to the atomic write.
 """
 
 from __future__ import annotations
