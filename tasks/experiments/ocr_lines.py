@@ -25,8 +25,10 @@ cosine learning-rate schedule, early stopping on validation CER):
   neighbouring steps, stacked as features (:func:`window_features`), and one
   ``Linear -> ReLU -> Linear`` maps them to the 42 scores; static backprop
   through a per-step network (``rnnbp.unroll`` of static layers). The window
-  half-width ``k`` is chosen among a few values **on validation lines** (a fair
-  baseline, not a straw man);
+  half-width ``k`` is chosen among a few values **on validation lines**: short
+  runs of every window from two initialisations each (a short CTC run can stay
+  on the all-blank plateau), then the best window and initialisation trained
+  with the same budget as the recurrent nets (a fair baseline, not a straw man);
 - **recurrent**: an LSTM and a GRU reading left to right (one direction;
   parameter counts matched to the bidirectional LSTM), and a bidirectional
   LSTM (``rnnbp.Bidirectional``), all trained by full BPTT.
@@ -90,22 +92,24 @@ FULL: dict[str, Any] = {
     "clip": 5.0,
     "lr_final_share": 0.05,       # the cosine schedule ends at this share of the initial rate
     "dtype": "float32",
-    # the static window half-widths k tried per view, each in a short run; the
-    # one with the lowest validation CER is then trained with the full budget
+    # the static window half-widths k tried per view, each in short runs from `search_starts`
+    # initialisations (a short CTC run can stay on the all-blank plateau); the window and
+    # initialisation with the lowest validation CER are then trained with the full budget
     "windows": {"image": [2, 4, 7], "pen": [4, 8, 14]},
     "search_rounds": {"image": 4, "pen": 4},
+    "search_starts": 2,
     "models": {
         # name: kind, view, hidden units (per direction), Adam's learning rate, rounds of
         # `round_lines` lines. The one-direction nets have about the BiLSTM 2x64's parameters.
-        "MLP / image": {"kind": "mlp", "view": "image", "hidden": 256, "lr": 3e-3, "rounds": 20},
-        "LSTM / image": {"kind": "lstm", "view": "image", "hidden": 96, "lr": 1e-2, "rounds": 20},
-        "GRU / image": {"kind": "gru", "view": "image", "hidden": 112, "lr": 1e-2, "rounds": 20},
-        "BiLSTM / image": {"kind": "bilstm", "view": "image", "hidden": 64, "lr": 1e-2, "rounds": 20,
+        "MLP / image": {"kind": "mlp", "view": "image", "hidden": 256, "lr": 1e-2, "rounds": 24},
+        "LSTM / image": {"kind": "lstm", "view": "image", "hidden": 96, "lr": 1e-2, "rounds": 24},
+        "GRU / image": {"kind": "gru", "view": "image", "hidden": 112, "lr": 1e-2, "rounds": 24},
+        "BiLSTM / image": {"kind": "bilstm", "view": "image", "hidden": 64, "lr": 1e-2, "rounds": 24,
                            "beam": True},
         # the same bidirectional LSTM with twice the units (3.3x the parameters): what size buys
-        "BiLSTM 2x128 / image": {"kind": "bilstm", "view": "image", "hidden": 128, "lr": 1e-2, "rounds": 20},
-        "MLP / pen": {"kind": "mlp", "view": "pen", "hidden": 256, "lr": 3e-3, "rounds": 10},
-        "BiLSTM / pen": {"kind": "bilstm", "view": "pen", "hidden": 64, "lr": 1e-2, "rounds": 10},
+        "BiLSTM 2x128 / image": {"kind": "bilstm", "view": "image", "hidden": 128, "lr": 1e-2, "rounds": 24},
+        "MLP / pen": {"kind": "mlp", "view": "pen", "hidden": 256, "lr": 1e-2, "rounds": 12},
+        "BiLSTM / pen": {"kind": "bilstm", "view": "pen", "hidden": 64, "lr": 1e-2, "rounds": 12},
     },
     # recurrent models trained after the window search, beside the static models, so that the
     # two workers finish each stage at about the same time
@@ -119,7 +123,7 @@ QUICK: dict[str, Any] = {
     **FULL,
     "data": {**FULL["data"], "n_train": 160, "n_val": 40, "n_test": 48, "chars": [8, 16], "shard": 200},
     "batch_size": 16, "round_lines": 160, "beam_width": 2,
-    "windows": {"image": [1, 3], "pen": [2]}, "search_rounds": {"image": 1, "pen": 1},
+    "windows": {"image": [1, 3], "pen": [2]}, "search_rounds": {"image": 1, "pen": 1}, "search_starts": 2,
     "models": {name: {**m, "hidden": {"bilstm": 8}.get(m["kind"], 12) * (2 if "128" in name else 1),
                       "rounds": 2}
                for name, m in FULL["models"].items()},
@@ -623,8 +627,8 @@ def _spikes_figure(arrays: dict[str, np.ndarray], probes: dict[str, dict[str, An
                         va="bottom", fontsize=7)
         ax.set_ylim(0, 1.12)
         ax.set_ylabel("posterior")
-        ax.set_title(f"{name}: softmax outputs per column (coloured: each class that wins a column, "
-                     f"labelled at its spike)", fontsize=8, loc="left")
+        ax.set_title(f"{name}, read {p['read']!r}: softmax outputs per column (coloured: each class that "
+                     f"wins a column, labelled at its spike)", fontsize=8, loc="left")
         ax.legend(fontsize="x-small", loc="upper right")
     axes[-1].set_xlabel("column t")
     fig.savefig(path, dpi=110)
@@ -639,7 +643,7 @@ def _gradnorm_figure(arrays: dict[str, np.ndarray], probes: dict[str, dict[str, 
     for name, p in probes.items():
         for key, norms in p["state_grad_norms"].items():
             direction = key.split(".")[-1] if "." in key else "one direction"
-            ax.plot(np.arange(len(norms)), norms, lw=1.2, label=f"{name}: {direction}")
+            ax.plot(np.arange(len(norms)), norms, lw=1.2, label=f"{name}: {direction} (read {p['read']!r})")
     i = next(iter(probes.values()))["line"]
     ax.set_yscale("log")
     ax.set_xlabel("column t")
@@ -709,31 +713,39 @@ def _cost(spec: dict[str, Any], cfg: dict[str, Any]) -> float:
     return spec["rounds"] * (1.2 if spec["view"] == "pen" else 1.0) * (params + 30_000)
 
 
-def _trial(name: str, spec: dict[str, Any], cfg: dict[str, Any], seed: int) -> Trial:
+def _trial(name: str, spec: dict[str, Any], cfg: dict[str, Any], seed: int, start: int = 0) -> Trial:
+    """The trial of model ``name``; ``start`` numbers its initialisations (window search)."""
     i = list(cfg["models"]).index(name)
     k = spec.get("window") or 0
-    return Trial(name if not spec.get("search") else f"{name} k={k} (window search)", train_model,
-                 {"spec": spec, "cfg": cfg, "seed": seed * 10_000 + 100 * i + k, "data_seed": seed})
+    key = name if not spec.get("search") else f"{name} k={k} start={start} (window search)"
+    return Trial(key, train_model, {"spec": spec, "cfg": cfg, "seed": seed * 10_000 + 1000 * start + 100 * i + k,
+                                    "data_seed": seed})
 
 
 def first_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
-    """The static window search (short runs, one per window) and the recurrent models, longest first."""
+    """The static window search (short runs: each window from ``search_starts`` initialisations)
+    and the recurrent models, longest first."""
     trials = []
     for name, spec in cfg["models"].items():
         if spec["kind"] == "mlp":
             trials += [_trial(name, {**spec, "window": k, "rounds": cfg["search_rounds"][spec["view"]],
-                                     "search": True}, cfg, seed)
-                       for k in cfg["windows"][spec["view"]]]
+                                     "search": True}, cfg, seed, start)
+                       for k in cfg["windows"][spec["view"]] for start in range(cfg["search_starts"])]
         elif name not in cfg["second_stage"]:
             trials.append(_trial(name, spec, cfg, seed))
     return sorted(trials, key=lambda t: -_cost(t.kwargs["spec"], cfg))
 
 
-def second_trials(cfg: dict[str, Any], seed: int, chosen: dict[str, int]) -> list[Trial]:
-    """The static models with their chosen windows, trained with the full budget, and the
-    ``second_stage`` recurrent models, longest first."""
-    trials = [_trial(name, {**spec, "window": chosen[spec["view"]]} if spec["kind"] == "mlp" else spec, cfg, seed)
-              for name, spec in cfg["models"].items() if spec["kind"] == "mlp" or name in cfg["second_stage"]]
+def second_trials(cfg: dict[str, Any], seed: int, chosen: dict[str, tuple[int, int]]) -> list[Trial]:
+    """The static models with their chosen window and initialisation, trained with the full budget,
+    and the ``second_stage`` recurrent models, longest first."""
+    trials = []
+    for name, spec in cfg["models"].items():
+        if spec["kind"] == "mlp":
+            k, start = chosen[spec["view"]]
+            trials.append(_trial(name, {**spec, "window": k}, cfg, seed, start))
+        elif name in cfg["second_stage"]:
+            trials.append(_trial(name, spec, cfg, seed))
     return sorted(trials, key=lambda t: -_cost(t.kwargs["spec"], cfg))
 
 
@@ -762,14 +774,18 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
         runs = {t.key: r for t, r in zip(first, sweep.run(first, desc="ocr-lines: window search, recurrent"))}
         window_search, chosen = {}, {}
         for view, ks in cfg["windows"].items():
-            keys = {k: f"MLP / {view} k={k} (window search)" for k in ks}
-            window_search[view] = {str(k): {"val_cer": runs[key]["val_cer"], "val_cer_curve": runs[key]["curve"]["val_cer"],
-                                            "lines_seen": runs[key]["lines_seen"],
-                                            "train_seconds": runs[key]["train_seconds"]} for k, key in keys.items()}
-            chosen[view] = min(ks, key=lambda k: runs[keys[k]]["val_cer"])
-            print(f"static window on {view}: validation CER " + ", ".join(
-                f"k={k} {100 * runs[key]['val_cer']:.2f}%" for k, key in keys.items()) + f"; chosen k={chosen[view]}",
-                  flush=True)
+            search = {(k, start): runs[f"MLP / {view} k={k} start={start} (window search)"]
+                      for k in ks for start in range(cfg["search_starts"])}
+            window_search[view] = {str(k): {"val_cer": min(search[k, s]["val_cer"] for s in range(cfg["search_starts"])),
+                                            "starts": [{"val_cer": search[k, s]["val_cer"],
+                                                        "val_cer_curve": search[k, s]["curve"]["val_cer"],
+                                                        "lines_seen": search[k, s]["lines_seen"],
+                                                        "train_seconds": search[k, s]["train_seconds"]}
+                                                       for s in range(cfg["search_starts"])]} for k in ks}
+            chosen[view] = min(search, key=lambda ks_: search[ks_]["val_cer"])
+            print(f"static window on {view}: validation CER " + "; ".join(
+                f"k={k} " + ", ".join(f"{100 * s['val_cer']:.1f}%" for s in window_search[view][str(k)]["starts"])
+                for k in ks) + f"; chosen k={chosen[view][0]} (start {chosen[view][1]})", flush=True)
         # 2. the static nets with their chosen windows, trained with the full budget, and the rest
         second = second_trials(cfg, seed, chosen)
         runs.update({t.key: r for t, r in zip(second, sweep.run(second, desc="ocr-lines: static with its window"))})
@@ -853,7 +869,8 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
             picks.append(int(ix[0]))
     _lines_figure(arrays, {n.replace("MLP", f"MLP k={models[n]['window']}"): runs[n]["hyps"]["held_out"]
                            for n in shown}, picks, out / "lines.png")
-    probes = {n.replace("MLP", f"MLP k={models[n]['window']}"): runs[n]["probe"]
+    probes = {n.replace("MLP", f"MLP k={models[n]['window']}"):
+              {**runs[n]["probe"], "read": runs[n]["hyps"]["held_out"][runs[n]["probe"]["line"]]}
               for n in ("BiLSTM / image", "LSTM / image", "MLP / image") if n in models and "probe" in runs[n]}
     if probes:
         _spikes_figure(arrays, probes, out / "ctc_outputs.png")
@@ -870,7 +887,8 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
                        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")},
             "train_fonts": list(TRAIN_FONTS), "held_out_fonts": list(HELD_OUT_FONTS),
             "data_seconds": round(data_seconds, 2),
-            "window_search": window_search, "chosen_window": chosen,
+            "window_search": window_search,
+            "chosen_window": {view: {"k": k, "start": start} for view, (k, start) in chosen.items()},
             "models": models, "comparisons": comparisons, "targets": targets, "anchor": ANCHOR,
             "samples": samples,
             "figures": figures}
