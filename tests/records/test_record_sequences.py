@@ -62,15 +62,17 @@ def test_recurrent_models_beat_the_time_delay_mlp_beyond_its_window():
     for k in beyond:  # beyond it, the MLP is at chance and the LSTM far above it, at every lag tried
         assert acc["MLP"][k] < chance + 0.1
         assert acc["LSTM"][k] > acc["MLP"][k] + 0.5, lags[k]
-    # Elman and GRU too, in every seed, from the window's edge up to 48 steps
+    # every recurrent model in every seed from the window's edge up to 32 steps; GRU and LSTM up to 48
     per_seed = record["test_accuracy_per_seed"]
     for k in beyond:
-        if lags[k] <= 48:
-            for name in ("Elman", "GRU", "LSTM"):
+        for name, reach in (("Elman", 32), ("GRU", 48), ("LSTM", 48)):
+            if lags[k] <= reach:
                 assert min(per_seed[name][k]) > 0.95 > chance + 0.1 > max(per_seed["MLP"][k]), (name, lags[k])
 
 
 def test_quickstart_lstm_beats_elman_on_the_adding_problem():
-    """The README's quickstart: LSTM learns the adding problem, Elman does not."""
+    """The README's quickstart: LSTM learns the adding problem; Elman stays near the trivial predictor."""
     record = _record("quickstart")
-    assert record["models"]["LSTM"]["test_mse"] < 0.01 < record["baseline_mse"] * 0.9 < record["models"]["Elman"]["test_mse"]
+    lstm, elman = record["models"]["LSTM"]["test_mse"], record["models"]["Elman"]["test_mse"]
+    assert lstm < 0.01 < record["baseline_mse"] * 0.8 < elman
+    assert elman > 100 * lstm
