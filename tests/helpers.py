@@ -13,3 +13,13 @@ def random_biases(model, rng: np.random.Generator):
         if name.split(".")[-1].startswith("b"):
             p[...] = rng.normal(size=p.shape)
     return model
+
+
+def collapse(path, blank=0):
+    """CTC's many-to-one map, written independently of rnnbp: merge repeats, then drop blanks."""
+    out, prev = [], None
+    for k in path:
+        if k != prev and k != blank:
+            out.append(k)
+        prev = k
+    return tuple(out)

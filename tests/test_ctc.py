@@ -10,18 +10,10 @@ import pytest
 
 from rnnbp.errors import NonFiniteError
 from rnnbp.losses import ctc
+from tests.helpers import collapse
 
 
 # -- brute force: every path of C^T symbols ------------------------------------
-
-def collapse(path, blank=0):
-    """Merge repeats, then drop blanks."""
-    out, prev = [], None
-    for k in path:
-        if k != prev and k != blank:
-            out.append(k)
-        prev = k
-    return tuple(out)
 
 
 def brute_force(z, label, blank=0):

@@ -9,15 +9,7 @@ import pytest
 
 from rnnbp.decode import ctc_beam_decode, ctc_greedy_decode
 from rnnbp.losses import ctc
-
-
-def collapse(path, blank=0):
-    out, prev = [], None
-    for k in path:
-        if k != prev and k != blank:
-            out.append(k)
-        prev = k
-    return tuple(out)
+from tests.helpers import collapse
 
 
 def labelling_probabilities(z, blank=0):
