@@ -1,21 +1,12 @@
 """The committed full-size records of ``gradient-norms`` and ``truncation`` show what their docs claim.
 
-Record audit: these tests check committed data, not code. They read the
-committed ``experiments/gradient-norms/`` and ``experiments/truncation/`` and
-train nothing, so no change to ``rnnbp/`` or ``tasks/`` can make them
-fail; they fail when a record is missing, stale or no longer shows what the
-docs claim. Marked ``records``
-(``pytest -m records`` runs only the audits, ``-m 'not records'`` only the
-code's tests). The code's tests of the same experiments run their
-``--quick`` size: ``tests/test_experiments_quick.py``.
+A record audit: it checks committed data, not code (see ``conftest.py`` here).
 """
 
 import numpy as np
 import pytest
 
 from tests.records._record import load_record
-
-pytestmark = pytest.mark.records
 
 
 def _record(name):

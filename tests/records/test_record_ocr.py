@@ -4,14 +4,7 @@ Every view beats chance by far on fonts never seen in training, the held-out
 fonts really are held out, and the regularised MLP over-fits less than the
 unregularised one.
 
-Record audit: these tests check committed data, not code. They read the
-committed ``experiments/static-vs-recurrent-ocr/`` and train nothing, so no
-change to ``rnnbp/`` or ``tasks/`` can make them fail (but see below);
-they fail when a record is missing, stale or no longer shows what the docs
-claim. Marked ``records``
-(``pytest -m records`` runs only the audits, ``-m 'not records'`` only the
-code's tests). The code's tests of the same experiments run their
-``--quick`` size: ``tests/test_experiments_quick.py``.
+A record audit: it checks committed data, not code (see ``conftest.py`` here).
 
 One test compares the record's configuration with the experiment's current
 ``FULL`` configuration: it fails when the code's configuration changes and
@@ -26,8 +19,6 @@ import pytest
 from tasks.experiments import static_vs_recurrent_ocr as experiment
 from tasks.ocr import available_fonts
 from tests.records._record import folder, load_record
-
-pytestmark = pytest.mark.records
 
 OUT = folder("static-vs-recurrent-ocr")
 

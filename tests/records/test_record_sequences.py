@@ -2,20 +2,12 @@
 
 ``adding``, ``reber``, ``static-vs-recurrent-sequences`` and ``quickstart``.
 
-Record audit: these tests check committed data, not code. They read the
-committed ``experiments/NAME/results.json`` and train nothing, so no change to
-``rnnbp/`` or ``tasks/`` can make them fail; they fail when a record is
-missing, stale or no longer shows what the docs claim. Marked ``records``
-(``pytest -m records`` runs only the audits, ``-m 'not records'`` only the
-code's tests). The code's tests of the same experiments run their
-``--quick`` size: ``tests/test_experiments_quick.py``.
+A record audit: it checks committed data, not code (see ``conftest.py`` here).
 """
 
 import pytest
 
 from tests.records._record import load_record
-
-pytestmark = pytest.mark.records
 
 
 def _record(name):

@@ -1,19 +1,9 @@
 """The committed full-size record of ``text``: held-out bits per character and samples.
 
-Record audit: these tests check committed data, not code. They read the
-committed ``experiments/text/results.json`` and train nothing, so no change to
-``rnnbp/`` or ``tasks/`` can make them fail; they fail when a record is
-missing, stale or no longer shows what the docs claim. Marked ``records``
-(``pytest -m records`` runs only the audits, ``-m 'not records'`` only the
-code's tests). The code's tests of the same experiments run their
-``--quick`` size: ``tests/test_experiments_quick.py``.
+A record audit: it checks committed data, not code (see ``conftest.py`` here).
 """
 
-import pytest
-
 from tests.records._record import load_record
-
-pytestmark = pytest.mark.records
 
 
 def test_lstm_beats_the_memoryless_bound_on_held_out_text():
