@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["accuracy_curves", "image_grid", "confusion_matrix", "loss_surface", "sweep_curves"]
+__all__ = ["accuracy_curves", "image_grid", "confusion_matrix", "loss_surface", "sweep_curves", "font_bars"]
 
 
 def __getattr__(name: str) -> Any:
@@ -416,3 +416,40 @@ def sweep_curves(x: Sequence[float], panels: Mapping[str, Mapping[str, np.ndarra
     if title:
         fig.suptitle(title)
     return fig
+
+
+def font_bars(ax: Any, names: Sequence[str], values: Sequence[Sequence[float]], labels: Sequence[str], *,
+              seen_grey: str = "0.75", font_alpha: float = 0.7, floor: float | None = None) -> list:
+    """Grouped bars of one score per model: seen fonts, all held-out fonts, then each held-out font.
+
+    The OCR experiments' shared figure. Group 0 is drawn grey, group 1 in
+    ``C0``, the per-font groups in ``C2``, ``C3``, ... with ``font_alpha``.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    names : sequence of str
+        The models, one tick each (``" / "`` becomes a line break).
+    values : sequence of sequences of float, shape (groups, models)
+    labels : sequence of str
+        The legend label of each group.
+    seen_grey : str, default "0.75"
+        The grey of the seen-fonts group.
+    font_alpha : float, default 0.7
+    floor : float, optional
+        Bars are drawn at least this high (for a log scale).
+
+    Returns
+    -------
+    list of matplotlib BarContainer, one per group
+    """
+    width = 0.8 / len(values)
+    x = np.arange(len(names))
+    containers = []
+    for k, (vals, label) in enumerate(zip(values, labels)):
+        style = (dict(color=seen_grey) if k == 0 else dict(color="C0") if k == 1
+                 else dict(color=f"C{k}", alpha=font_alpha))
+        heights = vals if floor is None else np.maximum(vals, floor)
+        containers.append(ax.bar(x + (k - (len(values) - 1) / 2) * width, heights, width, label=label, **style))
+    ax.set_xticks(x, [n.replace(" / ", "\n") for n in names])
+    return containers

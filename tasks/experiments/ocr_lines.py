@@ -512,23 +512,21 @@ def _cer_figure(models: dict[str, Any], path: Path) -> None:
     """CER per model on seen fonts, all held-out fonts and each held-out font (log scale)."""
     from ..figures import Figure
 
+    from ..figures import font_bars
+
     names = list(models)
-    groups = ["seen fonts", "held-out fonts"] + [f"held out: {f}" for f in HELD_OUT_FONTS]
+    labels = ["seen fonts", "held-out fonts"] + [f"held out: {f}" for f in HELD_OUT_FONTS]
+    values = [[models[n]["seen"]["cer"] for n in names], [models[n]["held_out"]["cer"] for n in names]]
+    values += [[models[n]["held_out"]["by_font"][f]["cer"] for n in names] for f in HELD_OUT_FONTS]
     fig = Figure(figsize=(max(8.0, 1.3 * len(names) + 2), 4.8), layout="constrained")
     ax = fig.add_subplot()
-    width = 0.8 / len(groups)
-    x = np.arange(len(names))
-    for k, group in enumerate(groups):
-        vals = [models[n]["seen"]["cer"] if k == 0 else models[n]["held_out"]["cer"] if k == 1
-                else models[n]["held_out"]["by_font"][HELD_OUT_FONTS[k - 2]]["cer"] for n in names]
-        style = dict(color="0.7") if k == 0 else dict(color="C0") if k == 1 else dict(color=f"C{k}", alpha=0.6)
-        bars = ax.bar(x + (k - (len(groups) - 1) / 2) * width, np.maximum(vals, 1e-4), width, label=group, **style)
-        if k < 2:
-            for b, v in zip(bars, vals):
-                ax.annotate(f"{100 * v:.2g}", (b.get_x() + b.get_width() / 2, max(v, 1e-4)), ha="center",
-                            va="bottom", fontsize=6, rotation=90)
+    bars = font_bars(ax, names, values, labels, seen_grey="0.7", font_alpha=0.6, floor=1e-4)
+    for group, vals in zip(bars[:2], values[:2]):          # numbers on the seen / held-out bars
+        for b, v in zip(group, vals):
+            ax.annotate(f"{100 * v:.2g}", (b.get_x() + b.get_width() / 2, max(v, 1e-4)), ha="center",
+                        va="bottom", fontsize=6, rotation=90)
     ax.axhline(0.02, color="C3", ls="--", lw=1, label="target: 2% on held-out fonts")
-    ax.set_xticks(x, [n.replace(" / ", "\n") for n in names], fontsize="small")
+    ax.tick_params(axis="x", labelsize="small")
     ax.set_yscale("log")
     ax.set_ylabel("character error rate (greedy decoding)")
     ax.grid(True, axis="y", which="both", alpha=0.3)

@@ -128,22 +128,16 @@ def _accuracy_figure(results: dict[str, Any], test_fonts: tuple, chance: float, 
     """Grouped bars: each model's accuracy on seen fonts, on all held-out fonts and per held-out font."""
     from ..figures import Figure
 
+    from ..figures import font_bars
+
     names = list(results)
-    groups = ["seen fonts (new samples)", "held-out fonts (all)"] + [f"held out: {f}" for f in test_fonts]
+    labels = ["seen fonts (new samples)", "held-out fonts (all)"] + [f"held out: {f}" for f in test_fonts]
+    values = [[results[n]["seen_font_accuracy"] for n in names], [results[n]["test_accuracy"] for n in names]]
+    values += [[results[n]["test_accuracy_by_font"][f] for n in names] for f in test_fonts]
     fig = Figure(figsize=(max(7.0, 1.2 * len(names) + 2), 4.6), layout="constrained")
     ax = fig.add_subplot()
-    width = 0.8 / len(groups)
-    x = np.arange(len(names))
-    for k, group in enumerate(groups):
-        vals = []
-        for n in names:
-            r = results[n]
-            vals.append(r["seen_font_accuracy"] if k == 0 else r["test_accuracy"] if k == 1
-                        else r["test_accuracy_by_font"][test_fonts[k - 2]])
-        style = dict(color="0.75") if k == 0 else dict(color="C0") if k == 1 else dict(color=f"C{k}", alpha=0.7)
-        ax.bar(x + (k - (len(groups) - 1) / 2) * width, vals, width, label=group, **style)
+    font_bars(ax, names, values, labels)
     ax.axhline(chance, color="0.3", ls="--", lw=1, label=f"chance {chance:.2g}")
-    ax.set_xticks(x, [n.replace(" / ", "\n") for n in names])
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.0)
     ax.grid(True, axis="y", alpha=0.3)
