@@ -25,13 +25,14 @@ from .history import History, Progress
 from .step import StepResult, train_step
 from .train import accuracy, evaluate, fit, predict
 from .unroll import Node, TimeGraph, unroll
+from .buffers import BufferPool
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Layer", "StaticLayer", "Linear", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
     "Elman", "LSTM", "LSTMState", "GRU", "Bidirectional", "Conv2D", "MaxPool2D", "Flatten",
-    "unroll", "TimeGraph", "Node", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
+    "unroll", "TimeGraph", "Node", "BufferPool", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
     "train_step", "StepResult", "fit", "evaluate", "predict", "History", "Progress", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
     "save", "load", "NonFiniteError", "LoadError", "ctc_greedy_decode", "ctc_beam_decode", "activations", "decode", "metrics",

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .buffers import BufferPool
 from .clip import clip_grad_norm, global_norm
 from .errors import NonFiniteError, nonfinite_gradient
 from .layer import Layer, State
@@ -61,7 +62,8 @@ class StepResult:
 
 def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
                clip: float | None = None, target: str = "every", path: str = "fast",
-               state: State | None = None, loss_from: int = 0, t0: int = 0) -> StepResult:
+               state: State | None = None, loss_from: int = 0, t0: int = 0,
+               pool: BufferPool | None = None) -> StepResult:
     """One step of training: unroll, loss, backward, clip, update.
 
     Parameters
@@ -96,6 +98,10 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
     t0 : int, default 0
         The stream step at which ``xs`` starts, so that errors name the
         right time step (truncated BPTT).
+    pool : BufferPool, optional
+        An explicit pool for the cell kernels' internal arrays (see
+        :func:`rnnbp.unroll` and :class:`rnnbp.BufferPool`); ``None``: fresh
+        arrays.
 
     Returns
     -------
@@ -124,7 +130,7 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
         check_optimizer(optimizer, model)
     xs, targets = batch[0], batch[1]
     mask = batch[2] if len(batch) == 3 else None
-    graph = unroll(model, xs, state, mask, path=path)           # forward through time: the graph
+    graph = unroll(model, xs, state, mask, path=path, pool=pool)  # forward through time: the graph
     try:
         value, dys, seen = loss_and_grad(graph.outputs, targets, mask, loss, target, loss_from)
     except NonFiniteError as exc:

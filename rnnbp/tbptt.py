@@ -44,6 +44,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _checks
+from .buffers import BufferPool
 from .errors import NonFiniteError
 from .layer import Layer, State, map_state
 from .step import StepResult, train_step
@@ -70,6 +71,9 @@ class TruncatedBPTT:
         Steps the error is sent back through (``k2 >= k1``); defaults to ``k1``.
     path : {"fast", "step"}, default "fast"
         How the layers run (see :func:`rnnbp.unroll`).
+    pool : BufferPool, optional
+        An explicit pool for the cell kernels' internal arrays, reused
+        window after window (see :class:`rnnbp.BufferPool`).
 
     Attributes
     ----------
@@ -97,7 +101,8 @@ class TruncatedBPTT:
     20
     """
 
-    def __init__(self, model: Layer, k1: int, k2: int | None = None, *, path: str = "fast") -> None:
+    def __init__(self, model: Layer, k1: int, k2: int | None = None, *, path: str = "fast",
+                 pool: BufferPool | None = None) -> None:
         if not isinstance(model, Layer):
             raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
         self.model = model
@@ -111,6 +116,9 @@ class TruncatedBPTT:
                                  f"{name or type(leaf).__name__!r} ({type(leaf).__name__}) reads later steps; "
                                  f"train it with full BPTT (bptt='full')")
         self.path = _checks.choice(path, "path", PATHS)
+        if pool is not None and not isinstance(pool, BufferPool):
+            raise TypeError(f"pool: expected a rnnbp.BufferPool or None, got {type(pool).__name__} {pool!r}")
+        self.pool = pool
         self.reset()
 
     def reset(self, state: State | None = None) -> None:
@@ -187,7 +195,7 @@ class TruncatedBPTT:
         try:
             result = train_step(self.model, (window, targets, wmask), loss, optimizer, clip=clip,
                                 path=self.path, state=self._start_state, loss_from=L - n,
-                                t0=self.window_start)
+                                t0=self.window_start, pool=self.pool)
         except NonFiniteError as exc:
             graph = getattr(exc, "graph", None)
             if graph is not None and graph.first_nonfinite_output() is None:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import _checks
+from .buffers import BufferPool
 from .errors import NonFiniteError
 from .history import History, Progress
 from .layer import Layer
@@ -217,7 +218,7 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         validation: Any = None, patience: int | None = None,
         callbacks: Sequence[Callback] = (), seed: int = 0,
         shuffle: bool = True, on_nonfinite: str = "raise",
-        progress: bool | None = None, path: str = "fast") -> History:
+        progress: bool | None = None, path: str = "fast", pool: BufferPool | None = None) -> History:
     """Train ``model`` on ``data`` by backpropagation through time.
 
     Parameters
@@ -276,6 +277,11 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         How the layers run (see :func:`rnnbp.unroll`): ``"step"`` calls every
         layer's one-step ``forward``/``backward``, so a breakpoint in a cell's
         ``backward`` is hit; same gradients to rounding, slower.
+    pool : BufferPool, optional
+        Reuse the cell kernels' large internal arrays from step to step
+        through this explicit, bounded pool (:class:`rnnbp.BufferPool`):
+        bit-identical results, fewer page faults, memory kept until
+        ``pool.clear()``. ``None`` (the default): fresh arrays every step.
 
     Returns
     -------
@@ -330,7 +336,7 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
     T, N = xs.shape[:2]
     show = progress if progress is not None else bool(getattr(sys.stderr, "isatty", lambda: False)())
     bar = Progress(epochs * math.ceil(N / batch_size), "fit") if show else None
-    tbptt = TruncatedBPTT(model, *truncated, path=path) if truncated is not None else None
+    tbptt = TruncatedBPTT(model, *truncated, path=path, pool=pool) if truncated is not None else None
     hist = History()
     best_loss, best_params, waited = math.inf, None, 0
     model.train()
@@ -347,7 +353,8 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
                      None if mask is None else mask[:, idx])
             if tbptt is None:
                 steps = [_attempt(lambda: train_step(model, batch, loss, optimizer, clip=clip,
-                                                     target=target, path=path), hist, on_nonfinite)]
+                                                     target=target, path=path, pool=pool),
+                                  hist, on_nonfinite)]
                 windows = [1]
             else:
                 tbptt.reset()

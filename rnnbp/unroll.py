@@ -27,12 +27,13 @@ place that loops over a stack's layers in time.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks
+from . import _checks, buffers
 from .layer import Layer, State, map_state, state_like
 
 __all__ = ["unroll", "TimeGraph", "Node", "PATHS"]
@@ -125,6 +126,9 @@ class TimeGraph:
     path : {"fast", "step"}
         Whether the layers ran their sequence kernels or their one-step
         methods (``unroll(..., path=...)``); ``backward`` walks the same way.
+    pool : BufferPool or None
+        The pool the cell kernels took their internal arrays from
+        (``unroll(..., pool=...)``); ``backward`` uses it too.
     """
 
     def __init__(self, model: Layer, xs: np.ndarray, initial_state: State,
@@ -132,10 +136,11 @@ class TimeGraph:
                  layer_inputs: list[np.ndarray], layer_outputs: list[np.ndarray],
                  caches: list[Any], final_parts: list[State],
                  recompute: int | None = None, checkpoints: list[list[State] | None] | None = None,
-                 path: str = "fast") -> None:
+                 path: str = "fast", pool: buffers.BufferPool | None = None) -> None:
         self.model = model
         self.recompute = recompute
         self.path = path
+        self.pool = pool
         # Per leaf: None (cache kept) or the leaf's state at every segment start.
         self._checkpoints = checkpoints or [None] * len(leaves)
         self.inputs = xs
@@ -282,7 +287,11 @@ class TimeGraph:
         else:
             _check_state(self.model, dstate, B, self.outputs.dtype, "dstate")
             dparts = self.model.flatten_state(dstate)
-        T = len(self)
+        with _pool_in_use(self.pool):
+            return self._backward(dys, dparts)
+
+    def _backward(self, dys: np.ndarray, dparts: list[State]) -> tuple[np.ndarray, State]:
+        T, B = len(self), self.batch_size
         d = dys
         d0_parts: list[State] = [()] * len(self._leaves)
         for i in range(len(self._leaves) - 1, -1, -1):
@@ -300,9 +309,14 @@ class TimeGraph:
         return d, self.model.unflatten_state(d0_parts)
 
 
+def _pool_in_use(pool: buffers.BufferPool | None) -> Any:
+    """``buffers.using(pool)``, or a null context without a pool (the default route stays out of buffers.py)."""
+    return contextlib.nullcontext() if pool is None else buffers.using(pool)
+
+
 def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
            mask: np.ndarray | None = None, *, recompute: bool | int | None = None,
-           path: str = "fast") -> TimeGraph:
+           path: str = "fast", pool: buffers.BufferPool | None = None) -> TimeGraph:
     """Run ``model`` over the sequence ``xs`` and record the time graph.
 
     Parameters
@@ -337,6 +351,13 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
         ``forward``/``backward`` once per time step (``forward_steps``/
         ``backward_steps``), so a breakpoint in a cell's ``backward`` is hit;
         slower, same gradients to rounding, same ``state_grad_norms``.
+    pool : BufferPool, optional
+        Take the cell kernels' large internal arrays (caches, backward
+        scratch) from this explicit, bounded pool and give them back to it
+        for the next call, instead of allocating fresh ones; ``graph.backward``
+        uses it too. Same results, bit for bit; trades memory for the page
+        faults of fresh arrays (see :class:`rnnbp.BufferPool`). ``None``
+        (the default): fresh arrays, freed with the graph.
 
     Returns
     -------
@@ -364,6 +385,8 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     if not isinstance(model, Layer):
         raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
     path = _checks.choice(path, "path", PATHS)
+    if pool is not None and not isinstance(pool, buffers.BufferPool):
+        raise TypeError(f"pool: expected a rnnbp.BufferPool or None, got {type(pool).__name__} {pool!r}")
     dtype = model.dtype
     if model.takes_ids:
         _checks.ids(xs, "xs", ndim=2)
@@ -398,18 +421,21 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     parts = model.flatten_state(state)
     inputs, outputs, caches, finals, checkpoints = [], [], [], [], []
     h = xs
-    for (_, leaf), s in zip(leaves, parts):
-        inputs.append(h)
-        if k is None or not leaf.state_sizes:
-            h, s_T, cache = _forward(leaf, path)(h, s, mask)
-            checkpoints.append(None)
-        else:
-            h, s_T, cache = _forward_checkpointed(_forward(leaf, path), h, s, mask, k, checkpoints)
-        outputs.append(h)
-        caches.append(cache)
-        finals.append(s_T)
+    if pool is not None:
+        pool.begin_call()
+    with _pool_in_use(pool):
+        for (_, leaf), s in zip(leaves, parts):
+            inputs.append(h)
+            if k is None or not leaf.state_sizes:
+                h, s_T, cache = _forward(leaf, path)(h, s, mask)
+                checkpoints.append(None)
+            else:
+                h, s_T, cache = _forward_checkpointed(_forward(leaf, path), h, s, mask, k, checkpoints)
+            outputs.append(h)
+            caches.append(cache)
+            finals.append(s_T)
     return TimeGraph(model, xs, state, mask, leaves, inputs, outputs, caches, finals,
-                     recompute=k, checkpoints=checkpoints, path=path)
+                     recompute=k, checkpoints=checkpoints, path=path, pool=pool)
 
 
 def _segment_length(recompute: Any, T: int, B: int, leaves: list[tuple[str, Layer]]) -> int | None:

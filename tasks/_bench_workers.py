@@ -13,6 +13,10 @@ to a worker in JSON lines over stdin/stdout:
 - ``{"cmd": "grads", "path"}``: one training step, gradients saved to ``path``
   (``.npz``: ``W_ih``, ``W_hh``, ``b``, ``b_hn`` for the GRU, ``dxs``);
 - ``{"cmd": "time", "reps"}``: ``reps`` training steps, their wall times;
+
+Implementations (``IMPLS``): ``rnnbp`` (fresh arrays every step, the
+default), ``rnnbp_pool`` (the same with the opt-in ``rnnbp.BufferPool``),
+``torch`` and ``naive``.
 - ``{"cmd": "gemm", "dtype", "n", "reps"}``: GEMM peak, GFLOP/s (numpy only);
 - ``{"cmd": "quit"}``.
 
@@ -82,9 +86,11 @@ class Rnnbp:
         self.xs = np.random.default_rng(seed + 1).standard_normal((T, B, D)).astype(dtype)
         self.dys = np.ones((T, B, H), dtype=dtype)                    # d sum(outputs)
 
+    pool = None
+
     def step(self):
         self.model.zero_grad()
-        graph = __import__("rnnbp").unroll(self.model, self.xs)
+        graph = __import__("rnnbp").unroll(self.model, self.xs, pool=self.pool)
         dxs, _ = graph.backward(self.dys)
         return dxs
 
@@ -227,7 +233,17 @@ class Naive:
         return {k: v.copy() for k, v in self._g.items()}
 
 
-IMPLS = {"rnnbp": Rnnbp, "torch": Torch, "naive": Naive}
+class RnnbpPool(Rnnbp):
+    """The library with the opt-in ``rnnbp.BufferPool`` (``unroll(..., pool=...)``): same numbers, bit for bit."""
+
+    def __init__(self, cell, dtype, B, T, H, seed):
+        import rnnbp
+
+        super().__init__(cell, dtype, B, T, H, seed)
+        self.pool = rnnbp.BufferPool()
+
+
+IMPLS = {"rnnbp": Rnnbp, "rnnbp_pool": RnnbpPool, "torch": Torch, "naive": Naive}
 
 
 # -- CTC loss ---------------------------------------------------------------------

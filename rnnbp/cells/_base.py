@@ -16,14 +16,12 @@ equations they speed up. They share this layout:
   full BPTT.
 - **Caches** are preallocated ``(T, B, .)`` arrays filled in place: the
   states ``hs`` (and ``cs``) and the gate activations; nothing else. They
-  and the backward walk's ``(block, B, .)`` scratch are plain ``np.empty``
-  arrays, owned by the cache or the call: nothing outlives the graph.
-  (A per-layer pool reusing them between steps was measured and removed:
-  on the whole train step it gave 0.95-1.05x at the larger benchmark points
-  and 1.13-1.3x only on steps of a few milliseconds -- B = 1, or Elman at
-  B = 32, T = 50 -- where fresh pages cost faults; it made ``forward_seq``
-  mutate the layer and kept the largest step's memory alive for as long as
-  the layer lived.)
+  and the backward walk's ``(block, B, .)`` scratch come from
+  ``rnnbp.buffers``: fresh ``np.empty`` arrays, owned by the cache or the
+  call, so nothing outlives the graph -- unless the caller passed an
+  explicit ``rnnbp.BufferPool`` (``unroll(..., pool=...)``), which hands
+  back buffers nobody references any more and keeps at most ``max_bytes``
+  until ``pool.clear()``. The layer itself never holds them.
 - **Forward step**: one recurrent GEMM into an ``out=`` buffer and in-place
   elementwise ops on contiguous gate blocks. The weights keep the public
   gate order; for the LSTM and GRU only their sigmoid columns are halved in

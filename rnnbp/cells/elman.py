@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import activations
+from .. import activations, buffers
 from ..layer import State
 from ._base import (Masks, _Cell, blocks, masked_dys, record_norms, rows, time_block,
                     weight_grads)
@@ -165,10 +165,10 @@ def elman_forward(xs, h0, W_ih, W_hh, b, activation, mask):
     """``hs (T+1, B, H)`` of ``h_t = act(x_t W_ih + h_{t-1} W_hh + b)``; ``hs[0] = h0``."""
     T, B, _ = xs.shape
     H = W_hh.shape[0]
-    hs = np.empty((T + 1, B, H), W_hh.dtype)
+    hs = buffers.cache((T + 1, B, H), W_hh.dtype)
     hs[0] = h0
     masks = Masks(mask, T)
-    h_W = np.empty((B, H), W_hh.dtype)                      # h_{t-1} W_hh
+    h_W = buffers.scratch((B, H), W_hh.dtype)               # h_{t-1} W_hh
     hs_t = list(hs)                                      # per-step views made once (see _base)
     for t0, t1 in blocks(T, time_block(B)):
         a_blk = hs[t0 + 1:t1 + 1]                        # a_t is computed where h_t will be
@@ -187,6 +187,7 @@ def elman_forward(xs, h0, W_ih, W_hh, b, activation, mask):
 def elman_backward(dys, dh_T, cache, W_ih, W_hh, activation, grads, record):
     """Full BPTT through an ``ElmanCache``; adds into ``grads``; returns ``dxs, dh_0``."""
     xs, hs = cache.xs, cache.hs
+    buffers.adopt(hs)                                    # walked back: the next step wants it again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
@@ -196,8 +197,8 @@ def elman_backward(dys, dh_T, cache, W_ih, W_hh, activation, grads, record):
     dxs = np.empty((T, B, D), dtype=dt)
     dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1 (a_{t+1})
     # Block buffers, (block, B, H) each: the total dL/dh_t, dL/da_t, act'(a_t), masked dys.
-    dh_total, da, act_grad, dys_buf = (np.empty((min(block, T), B, H), dt) for _ in range(4))
-    tmp_ih, tmp_hh = np.empty(W_ih.shape, dt), np.empty(W_hh.shape, dt)
+    dh_total, da, act_grad, dys_buf = (buffers.scratch((min(block, T), B, H), dt) for _ in range(4))
+    tmp_ih, tmp_hh = buffers.scratch(W_ih.shape, dt), buffers.scratch(W_hh.shape, dt)
     dh_total_t, da_t = list(dh_total), list(da)          # per-step views made once (see _base)
     for t0, t1 in reversed(blocks(T, block)):
         n_steps = t1 - t0

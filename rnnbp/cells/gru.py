@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import activations
+from .. import activations, buffers
 from ..layer import State
 from ._base import Masks, _Cell, blocks, halved, masked_dys, record_norms, rows, time_block
 
@@ -193,13 +193,13 @@ def gru_forward(xs, h0, W_ih, W_hh, b, b_hn, mask):
     T, B, _ = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    hs = np.empty((T + 1, B, H), dt)
+    hs = buffers.cache((T + 1, B, H), dt)
     hs[0] = h0
-    gates = np.empty((T, B, 3 * H), dt)
-    hn = np.empty((T, B, H), dt)
+    gates = buffers.cache((T, B, 3 * H), dt)
+    hn = buffers.cache((T, B, H), dt)
     masks = Masks(mask, T)
-    h_W = np.empty((B, 3 * H), dt)                          # h_{t-1} W_hh
-    r_hn = np.empty((B, H), dt)                             # r * hn of one step
+    h_W = buffers.scratch((B, 3 * H), dt)                   # h_{t-1} W_hh
+    r_hn = buffers.scratch((B, H), dt)                      # r * hn of one step
     # Per-step views made once (see lstm_forward).
     hs_t, hn_t = list(hs), list(hn)
     h_W_rz, h_W_n = h_W[:, :2 * H], h_W[:, 2 * H:]
@@ -241,6 +241,7 @@ def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record):
     steps (there ``dh`` passes through unchanged).
     """
     xs, hs, gates, hn = cache.xs, cache.hs, cache.gates, cache.hn
+    buffers.adopt(hs, gates, hn)                         # walked back: the next step wants them again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
@@ -251,11 +252,11 @@ def gru_backward(dys, dh_T, cache, W_ih, W_hh, grads, record):
     dxs = np.empty((T, B, D), dtype=dt)
     dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1
     buf_steps = min(block, T)                            # steps the block buffers hold
-    dgate_factors, dgates = np.empty((buf_steps, B, 4 * H), dt), np.empty((buf_steps, B, 4 * H), dt)
+    dgate_factors, dgates = (buffers.scratch((buf_steps, B, 4 * H), dt) for _ in range(2))
     # dL/dh_t in total, the masked dys, 1 - z, z with 1 where masked.
-    dh_total, dys_buf, one_minus_z, update_or_one = (np.empty((buf_steps, B, H), dt) for _ in range(4))
-    z_dh = np.empty((B, H), dt)                             # z * dh_t of one step
-    tmp_ih_nrz, tmp_hh = np.empty((D, 3 * H), dt), np.empty(W_hh.shape, dt)
+    dh_total, dys_buf, one_minus_z, update_or_one = (buffers.scratch((buf_steps, B, H), dt) for _ in range(4))
+    z_dh = buffers.scratch((B, H), dt)                      # z * dh_t of one step
+    tmp_ih_nrz, tmp_hh = buffers.scratch((D, 3 * H), dt), buffers.scratch(W_hh.shape, dt)
     grad_W_ih, grad_b = grads["W_ih"], grads["b"]
     # Per-step views made once (see lstm_forward).
     dh_total_t, dgates_h_t = list(dh_total), list(dgates[..., H:])

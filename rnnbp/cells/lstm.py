@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import activations
+from .. import activations, buffers
 from .. import init as _init
 from ..layer import State
 from ._base import (Masks, _Cell, blocks, halved, masked_dys, read_only, record_norms, rows,
@@ -251,13 +251,13 @@ def lstm_forward(xs, h0, c0, W_ih, W_hh, b, mask):
     T, B, _ = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
-    hs = np.empty((T + 1, B, H), dt)
-    cs = np.empty((T + 1, B, H), dt)
+    hs = buffers.cache((T + 1, B, H), dt)
+    cs = buffers.cache((T + 1, B, H), dt)
     hs[0], cs[0] = h0, c0
-    gates = np.empty((T, B, 4 * H), dt)
+    gates = buffers.cache((T, B, 4 * H), dt)
     masks = Masks(mask, T)
-    h_W = np.empty((B, 4 * H), dt)                          # h_{t-1} W_hh
-    i_g, tanh_c = np.empty((B, H), dt), np.empty((B, H), dt)   # i * g and tanh(c_t) of one step
+    h_W = buffers.scratch((B, 4 * H), dt)                   # h_{t-1} W_hh
+    i_g, tanh_c = (buffers.scratch((B, H), dt) for _ in range(2))  # i * g and tanh(c_t) of one step
     # Per-column factors and shifts as whole (B, 4H) arrays: a same-shape operand
     # takes numpy's contiguous loop, about 2x faster than broadcasting a (4H,) row.
     half = np.tile(np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dt), H), (B, 1))
@@ -309,6 +309,7 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record):
     Zeroing both factors at masked steps gives those steps no gate gradient.
     """
     xs, hs, cs, gates = cache.xs, cache.hs, cache.cs, cache.gates
+    buffers.adopt(hs, cs, gates)                         # walked back: the next step wants them again
     T, B, D = xs.shape
     H = W_hh.shape[0]
     dt = W_hh.dtype
@@ -319,11 +320,12 @@ def lstm_backward(dys, dh_T, dc_T, cache, W_ih, W_hh, grads, record):
     dh_from_next = dh_T.copy()                           # dL/dh_t through step t + 1 (z_{t+1})
     dc_from_next = dc_T.copy()                           # dL/dc_t through step t + 1 (c_{t+1})
     buf_steps = min(block, T)                            # steps the block buffers hold
-    dz_factors, dz = np.empty((buf_steps, B, 4 * H), dt), np.empty((buf_steps, B, 4 * H), dt)
+    dz_factors, dz = (buffers.scratch((buf_steps, B, 4 * H), dt) for _ in range(2))
     # dL/dh_t in total, dc_from_dh, tanh(c_t), the masked dys, f with 1 where masked.
-    dh_total, dc_from_dh, tanh_c, dys_buf, forget_or_one = (np.empty((buf_steps, B, H), dt) for _ in range(5))
-    dc_t = np.empty((B, H), dt)                             # dL/dc_t in total, one step
-    tmp_ih, tmp_hh = np.empty(W_ih.shape, dt), np.empty(W_hh.shape, dt)
+    dh_total, dc_from_dh, tanh_c, dys_buf, forget_or_one = (buffers.scratch((buf_steps, B, H), dt)
+                                                            for _ in range(5))
+    dc_t = buffers.scratch((B, H), dt)                      # dL/dc_t in total, one step
+    tmp_ih, tmp_hh = buffers.scratch(W_ih.shape, dt), buffers.scratch(W_hh.shape, dt)
     # Per-step views made once, as in the forward pass.
     dc_t_ifg = dc_t[:, None, :]                          # dc_t broadcast over the i, f, g blocks
     dh_total_t, dz_t, dz_o_t = list(dh_total), list(dz), list(dz[..., 3 * H:])

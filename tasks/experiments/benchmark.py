@@ -2,10 +2,13 @@
 
 For every point (cell, dtype, B, T, H = D) each implementation runs in its
 own worker process (``tasks/_bench_workers.py``): rnnbp (``unroll`` +
-``backward``), ``torch.nn.{RNN, LSTM, GRU}`` with the same weights, and the
+``backward``), rnnbp with the opt-in ``rnnbp.BufferPool`` (``unroll(...,
+pool=...)``), ``torch.nn.{RNN, LSTM, GRU}`` with the same weights, and the
 naive per-step numpy BPTT kept as the floor. Before anything is timed, the
-gradients of all three (``W_ih``, ``W_hh``, ``b``, ``b_hn``, the inputs) are
-checked against each other. Then the workers are alternated A B C A B C
+gradients of all of them (``W_ih``, ``W_hh``, ``b``, ``b_hn``, the inputs) are
+checked against rnnbp's (the pool's must be bit-identical). The pool's
+speed-up, rnnbp time over pooled time, is the evidence for keeping it
+(``POOL_BAR``: at least 1.15x on the whole train step). Then the workers are alternated A B C A B C
 within the run, so drift of a shared machine hits all alike, each idling
 ``SWITCH_GAP`` seconds before its batch so that no worker's spinning BLAS
 threads are still holding a core, and the median wall time per training
@@ -63,6 +66,8 @@ EXTRA_POINTS = {"ctc": [{"T": 200, "B": 32, "C": 80, "L": 40}],
                 "conv": [{"N": 256, "C_in": 1, "C_out": 8, "H": 16, "W": 16, "k": 3}]}
 EXTRA_QUICK = {"ctc": [{"T": 20, "B": 4, "C": 6, "L": 5}],
                "conv": [{"N": 8, "C_in": 1, "C_out": 4, "H": 8, "W": 8, "k": 3}]}
+#: The speed-up the opt-in BufferPool must show on the whole train step to earn its place (issue 9).
+POOL_BAR = 1.15
 #: The CTC loss should take at most this many times torch's time (issue 11).
 CTC_TARGET = 3.0
 
@@ -139,6 +144,8 @@ def _check_grads(workers: dict[str, Worker], tmp: Path, point: dict) -> dict[str
         assert got[name].keys() == got["rnnbp"].keys(), (name, got[name].keys())
         worst = max(_rel_err(got["rnnbp"][k], got[name][k]) for k in got[name])
         errors[name] = worst
+        if name == "rnnbp_pool" and worst != 0.0:
+            raise AssertionError(f"the buffer pool changed rnnbp's gradients at {point}: relative error {worst:.2e}")
         if not worst < TOLERANCE[point["dtype"]]:
             raise AssertionError(f"gradients of rnnbp and {name} disagree at {point}: "
                                  f"relative error {worst:.2e} > {TOLERANCE[point['dtype']]:.0e}")
@@ -250,14 +257,15 @@ def _figure(rows: list[dict], memory: dict, path: Path, has_torch: bool) -> None
 
 
 def _table(rows: list[dict], has_torch: bool) -> str:
-    head = "| cell | dtype | B | T | H | rnnbp ms | torch ms | naive ms | rnnbp/torch | GFLOP/s | of peak |"
-    lines = [head, "|" + "---|" * 11]
+    head = ("| cell | dtype | B | T | H | rnnbp ms | torch ms | naive ms | rnnbp/torch | GFLOP/s | of peak "
+            "| pool ms | pool speed-up |")
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         torch_ms = f"{r['torch_ms']:.2f}" if has_torch else "-"
         ratio = f"{r['ratio_rnnbp_over_torch']:.2f}" if has_torch else "-"
         lines.append(f"| {r['cell']} | {r['dtype']} | {r['B']} | {r['T']} | {r['H']} | {r['rnnbp_ms']:.2f} | "
                      f"{torch_ms} | {r['naive_ms']:.2f} | {ratio} | {r['gflops']:.1f} | "
-                     f"{100 * r['gemm_peak_fraction']:.0f}% |")
+                     f"{100 * r['gemm_peak_fraction']:.0f}% | {r['rnnbp_pool_ms']:.2f} | {r['pool_speedup']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -335,7 +343,7 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
         grid = [(c, dt, B, T, H) for c, dt in itertools.product(CELLS, DTYPES)
                 for B, T, H in itertools.product((1, 32, 128), (50, 200), (32, 128, 512))]
         rounds, budget, gap, mem_size, mem_repeats = 5, 0.08, SWITCH_GAP, (10_000, 32, 256), 2
-    impls = ["rnnbp", "torch", "naive"] if has_torch else ["rnnbp", "naive"]
+    impls = ["rnnbp", "rnnbp_pool", "torch", "naive"] if has_torch else ["rnnbp", "rnnbp_pool", "naive"]
     workers = {name: Worker(name, threads) for name in impls}
     rows = []
     try:
@@ -358,6 +366,7 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
                 if has_torch:
                     row["ratio_rnnbp_over_torch"] = ms["rnnbp"] / ms["torch"]
                 row["ratio_naive_over_rnnbp"] = ms["naive"] / ms["rnnbp"]
+                row["pool_speedup"] = ms["rnnbp"] / ms["rnnbp_pool"]
                 rows.append(row)
                 print(f"{cell:5s} {dt} B={B:3d} T={T:3d} H={H:3d}: "
                       + "  ".join(f"{n} {v:8.2f} ms" for n, v in ms.items()), file=sys.stderr)
@@ -371,7 +380,10 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for cell, dt in itertools.product(CELLS, DTYPES):
         sel = [r for r in rows if r["cell"] == cell and r["dtype"] == dt]
-        s = {"naive_over_rnnbp_geomean": _geomean([r["ratio_naive_over_rnnbp"] for r in sel])}
+        s = {"naive_over_rnnbp_geomean": _geomean([r["ratio_naive_over_rnnbp"] for r in sel]),
+             "pool_speedup_geomean": _geomean([r["pool_speedup"] for r in sel]),
+             "pool_speedup_max": max(r["pool_speedup"] for r in sel),
+             "pool_points_at_least_1.15": sum(r["pool_speedup"] >= POOL_BAR for r in sel)}
         if has_torch:
             s["rnnbp_over_torch_geomean"] = _geomean([r["ratio_rnnbp_over_torch"] for r in sel])
         big = [r for r in sel if r["B"] >= 32 and r["H"] == 512]
