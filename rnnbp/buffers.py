@@ -16,9 +16,10 @@ or ``unroll(..., pool=pool)`` / ``train_step(..., pool=pool)``. The pool is
 an object the caller holds: no layer is mutated, nothing is kept once the
 pool is cleared or dropped, and ``max_bytes`` bounds what it keeps.
 
-**What is pooled.** Only the cell kernels' internal arrays: the caches a
-forward pass fills (``hs``, ``cs``, gate activations) and the backward
-walk's block scratch, each at least ``min_bytes``. What a call returns
+**What is pooled.** Only internal arrays of at least ``min_bytes``: the
+caches a cell kernel's forward pass fills (``hs``, ``cs``, gate
+activations), its backward walk's block scratch, and the scratch of
+``rnnbp.losses.ctc`` when ``train_step``/``fit`` call it with a pool. What a call returns
 (outputs, final states, ``dxs``, initial-state gradients) is always fresh,
 so nothing a caller sees aliases a pooled buffer except through the cache
 it holds. A cache array joins the pool only when a backward walk uses it

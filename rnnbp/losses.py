@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import FLOAT_DTYPES
+from . import buffers
 from .errors import NonFiniteError
 
 __all__ = ["mse", "softmax_cross_entropy", "binary_cross_entropy", "ctc"]
@@ -519,9 +520,11 @@ def _ctc_alpha(lpe: np.ndarray, skip: np.ndarray, neg: float) -> np.ndarray:
     below about -700 (underflow, subnormal results) runs 8 to 50 times slower.
     """
     T, N, W = lpe.shape
-    A = np.full((T, N * W), neg)
+    A = buffers.scratch((T, N * W), np.float64)
     if T == 0:
         return A.reshape(T, N, W)
+    A[0] = neg
+    A[1:, :2] = neg                                # the loop writes the rest of every later row
     A[0].reshape(N, W)[:, 2:4] = lpe[0, :, 2:4]
     flat = lpe.reshape(T, N * W)
     sk = skip.reshape(-1)[2:]
@@ -623,7 +626,10 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
     backward variables are the forward variables of the time-reversed
     problem (each valid prefix reversed, each label reversed), so one loop
     runs both, stacked on the batch axis. Internally float64 whatever the
-    dtype of ``logits``.
+    dtype of ``logits``. The large scratch arrays are fresh, or come from
+    the :class:`rnnbp.BufferPool` in use when ``train_step``/``fit`` run
+    with ``pool=`` (same numbers, bit for bit; about half the time at
+    T = 200, B = 32, C = 80, where fresh arrays cost page faults).
 
     Examples
     --------
@@ -676,14 +682,18 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
         return (np.zeros(0) if reduction == "none" else 0.0), np.zeros_like(logits)
 
     # log softmax in float64; masked steps are set to 0 first (they may hold NaN)
-    z = logits.astype(np.float64)
+    # (the large internal arrays come from rnnbp.buffers: fresh, or from the BufferPool in use)
+    z = buffers.scratch((T, B, C), np.float64)
+    np.copyto(z, logits)
     if mask is not None:
         z[~valid] = 0
     z -= z.max(axis=2, keepdims=True)
-    y = np.exp(z)
+    # y becomes the gradient: fresh when that is float64, scratch when it is cast to float32
+    y = np.exp(z, out=np.empty((T, B, C)) if logits.dtype == np.float64 else buffers.scratch((T, B, C), np.float64))
     total = y.sum(axis=2, keepdims=True)
     y /= total                                                 # softmax
-    lp = z - np.log(total)                                     # log softmax, (T, B, C)
+    z -= np.log(total)
+    lp = z                                                     # log softmax, (T, B, C)
 
     # blank-extended labels l' (B, S), and those of the reversed labels
     S = 2 * L + 1
@@ -702,13 +712,20 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
     # indices into lp; a finite stand-in for log 0 (see _ctc_alpha) in the padding and at
     # masked steps, small enough that T of them still do not overflow
     neg = np.finfo(np.float64).min / (4 * (T + 4))
-    at = np.empty((T, B, S), dtype=np.int64)
-    at_rev = np.empty((T, B, S), dtype=np.int64)
+    # (every input T steps long: the reverse problem's steps are a plain flip in time, read
+    # through views instead of (T, B, S) index arrays)
+    full_length = bool((input_lengths == T).all())
+    at = buffers.scratch((T, B, S), np.int64)
     np.add(((np.arange(T)[:, None] * B + b_idx) * C)[:, :, None], ext, out=at)
-    np.add(((rev_t * B + b_idx) * C)[:, :, None], ext_rev, out=at_rev)
-    lpe = np.full((T, 2 * B, W), neg)
+    lpe = buffers.scratch((T, 2 * B, W), np.float64)
+    lpe[:, :, :2] = neg
     lp.take(at, out=lpe[:, :B, 2:], mode="clip")              # indices are in range: no check
-    lp.take(at_rev, out=lpe[:, B:, 2:], mode="clip")
+    if full_length:
+        lpe[:, B:, 2:] = lp[::-1, b_idx[:, None], ext_rev]
+    else:
+        at_rev = buffers.scratch((T, B, S), np.int64)
+        np.add(((rev_t * B + b_idx) * C)[:, :, None], ext_rev, out=at_rev)
+        lp.take(at_rev, out=lpe[:, B:, 2:], mode="clip")
     lpe[:, :B][~valid] = neg
     lpe[:, B:][~valid] = neg
     skip = np.full((2 * B, W), -np.inf)
@@ -732,9 +749,12 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
     # occupation gamma_t(s) = alpha_t(s) beta_t(s) / (y_t(s) p), beta read from the reverse
     # problem at step T_b - 1 - t, state S_b - 1 - s; states past S_b read padding (log 0)
     rev_cols = np.where(in_ext, rev_s + 2, 0)
-    where_beta = np.empty((T, B, S), dtype=np.int64)
-    np.add(((rev_t * (2 * B) + B + b_idx) * W)[:, :, None], rev_cols, out=where_beta)
-    log_gamma = A.take(where_beta, mode="clip")
+    if full_length:
+        log_gamma = A[::-1, B + b_idx[:, None], rev_cols]
+    else:
+        where_beta = at_rev                                    # its buffer is free again
+        np.add(((rev_t * (2 * B) + B + b_idx) * W)[:, :, None], rev_cols, out=where_beta)
+        log_gamma = A.take(where_beta, out=buffers.scratch((T, B, S), np.float64), mode="clip")
     log_gamma += A[:, :B, 2:]
     log_gamma -= lpe[:, :B, 2:]
     log_gamma -= log_p[:, None]
@@ -744,8 +764,9 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
     np.clip(log_gamma, -700.0, 0.0, out=log_gamma)
     gamma = np.exp(log_gamma, out=log_gamma)
 
-    # sum gamma over the states of each class: at holds each state's flat index into (T, B, C)
-    occupancy = np.bincount(at.reshape(-1), weights=gamma.reshape(-1), minlength=T * B * C)
+    # dL/dz = y - occupancy, the occupancy summing gamma over the states of each class: at
+    # holds each state's flat index into (T, B, C) (ufunc.at: no (T, B, C) temporary)
+    np.subtract.at(y.reshape(-1), at.reshape(-1), gamma.reshape(-1))
 
     if reduction == "mean":
         weight = 1.0 / (B * np.maximum(label_lengths, 1))
@@ -756,7 +777,8 @@ def ctc(logits: np.ndarray, labels: np.ndarray | list[np.ndarray], *,
     else:
         weight = np.ones(B)
         value = losses
-    grad = y                                                   # dL/dz = y - occupancy
-    grad -= occupancy.reshape(T, B, C)
-    grad *= np.where(valid & feasible, weight, 0.0)[..., None]
-    return value, grad.astype(logits.dtype, copy=False)
+    scale = np.where(valid & feasible, weight, 0.0)[..., None]
+    if logits.dtype == np.float64:
+        y *= scale
+        return value, y
+    return value, np.multiply(y, scale, out=np.empty(logits.shape, logits.dtype), casting="same_kind")

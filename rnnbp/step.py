@@ -16,6 +16,7 @@ parameter and the 0-based time step, and leaves the parameters unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import buffers
 from .buffers import BufferPool
 from .clip import clip_grad_norm, global_norm
 from .errors import NonFiniteError, nonfinite_gradient
@@ -99,9 +101,9 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
         The stream step at which ``xs`` starts, so that errors name the
         right time step (truncated BPTT).
     pool : BufferPool, optional
-        An explicit pool for the cell kernels' internal arrays (see
-        :func:`rnnbp.unroll` and :class:`rnnbp.BufferPool`); ``None``: fresh
-        arrays.
+        An explicit pool for the cell kernels' internal arrays and the CTC
+        loss's scratch (see :func:`rnnbp.unroll` and
+        :class:`rnnbp.BufferPool`); ``None``: fresh arrays.
 
     Returns
     -------
@@ -132,7 +134,8 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
     mask = batch[2] if len(batch) == 3 else None
     graph = unroll(model, xs, state, mask, path=path, pool=pool)  # forward through time: the graph
     try:
-        value, dys, seen = loss_and_grad(graph.outputs, targets, mask, loss, target, loss_from)
+        with contextlib.nullcontext() if pool is None else buffers.using(pool):  # (CTC's scratch)
+            value, dys, seen = loss_and_grad(graph.outputs, targets, mask, loss, target, loss_from)
     except NonFiniteError as exc:
         raise _with_graph(_nonfinite_loss(exc, graph, t0, loss_from), graph) from None
     model.zero_grad()

@@ -31,7 +31,8 @@ peak memory: the rise of the resident set (``ru_maxrss`` minus the RSS after
 the inputs ``xs`` and the output gradient ``dys`` exist) and, in a second
 step, the peak of numpy's allocations as seen by ``tracemalloc``.
 
-Two more kinds of point, with ``rnnbp`` and ``torch`` implementations only:
+Two more kinds of point, with ``rnnbp`` and ``torch`` implementations (and
+``rnnbp_pool`` for CTC):
 
 - ``ctc`` (sizes ``T``, ``B``, ``C``, ``L``): ``rnnbp.losses.ctc`` against
   ``torch.nn.functional.ctc_loss`` on ``log_softmax(logits)``, forward and
@@ -272,6 +273,22 @@ class CtcRnnbp:
         return {"dlogits": self.step()}
 
 
+class CtcRnnbpPool(CtcRnnbp):
+    """The same with its scratch from an ``rnnbp.BufferPool`` (as ``train_step(..., pool=...)`` runs it)."""
+
+    def __init__(self, dtype, seed, T, B, C, L):
+        import rnnbp
+
+        super().__init__(dtype, seed, T, B, C, L)
+        self.pool = rnnbp.BufferPool()
+
+    def step(self):
+        from rnnbp import buffers
+
+        with buffers.using(self.pool):
+            return self.ctc(self.z, self.labels)[1]
+
+
 class CtcTorch:
     """``torch.nn.functional.ctc_loss`` on ``log_softmax(logits)``, backward to the logits."""
 
@@ -358,7 +375,7 @@ class ConvTorch:
 
 
 #: Implementations of the other kinds of point, by kind and worker.
-KINDS = {"ctc": {"rnnbp": CtcRnnbp, "torch": CtcTorch},
+KINDS = {"ctc": {"rnnbp": CtcRnnbp, "rnnbp_pool": CtcRnnbpPool, "torch": CtcTorch},
          "conv": {"rnnbp": ConvRnnbp, "torch": ConvTorch}}
 
 

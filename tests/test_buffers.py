@@ -287,3 +287,22 @@ def test_rss_falls_back_after_del_graph_and_clear():
     # Without a pool the caches go with the graph; malloc keeps some small scratch in its heap
     # (measured 16 MiB after 400 MiB steps).
     assert r["fresh_after_del"] < 32 * mib, r
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("masked", [False, True])
+def test_ctc_scratch_from_the_pool_changes_no_bit(dtype, masked):
+    rng = np.random.default_rng(5)
+    T_, B_, C_ = 60, 16, 12
+    pool = rnnbp.BufferPool()
+    for _ in range(3):
+        logits = rng.normal(size=(T_, B_, C_)).astype(dtype)
+        labels = rng.integers(1, C_, size=(B_, 10))
+        mask = (np.arange(T_)[:, None] < rng.integers(30, T_ + 1, size=B_)) if masked else None
+        fresh = rnnbp.losses.ctc(logits, labels, mask=mask)
+        with buffers.using(pool):
+            pooled = rnnbp.losses.ctc(logits, labels, mask=mask)
+        assert fresh[0] == pooled[0]
+        np.testing.assert_array_equal(fresh[1], pooled[1])
+        assert pooled[1].dtype == dtype and all(pooled[1] is not b for b in pool._bufs)
+    assert len(pool) > 0

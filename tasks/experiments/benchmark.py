@@ -279,19 +279,21 @@ def run_extra(kinds: list[str], quick: bool, seed: int, threads: int) -> dict[st
     if not has_torch:
         return {kind: {"skipped": torch_note} for kind in kinds}
     rounds, budget, gap = (2, 0.01, 0.0) if quick else (15, 0.08, SWITCH_GAP)
-    workers = {name: Worker(name, threads) for name in ("rnnbp", "torch")}
+    workers = {name: Worker(name, threads) for name in ("rnnbp", "rnnbp_pool", "torch")}
     results: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for kind in kinds:
                 rows = []
+                names = ("rnnbp", "rnnbp_pool", "torch") if kind == "ctc" else ("rnnbp", "torch")
+                kind_workers = {n: workers[n] for n in names}
                 for sizes in (EXTRA_QUICK if quick else EXTRA_POINTS)[kind]:
                     for dt in DTYPES:
                         point = {"kind": kind, "dtype": dt, **sizes}
-                        for w in workers.values():
+                        for w in kind_workers.values():
                             w.ask(cmd="setup", seed=seed, **point)
-                        errors = _check_grads(workers, Path(tmp), point)
-                        times = _time_point(workers, rounds, budget, gap)
+                        errors = _check_grads(kind_workers, Path(tmp), point)
+                        times = _time_point(kind_workers, rounds, budget, gap)
                         ms = {name: 1e3 * float(np.median(t)) for name, t in times.items()}
                         row = {**point, **{f"{n}_ms": v for n, v in ms.items()},
                                **{f"{n}_samples": len(t) for n, t in times.items()},
@@ -302,6 +304,8 @@ def run_extra(kinds: list[str], quick: bool, seed: int, threads: int) -> dict[st
                                "grad_rel_err_torch": errors["torch"]}
                         if kind == "ctc":
                             row["within_target"] = row["ratio_rnnbp_over_torch"] <= CTC_TARGET
+                            row["ratio_pool_over_torch"] = ms["rnnbp_pool"] / ms["torch"]
+                            row["within_target_with_pool"] = row["ratio_pool_over_torch"] <= CTC_TARGET
                         rows.append(row)
                         print(f"{kind} {dt} {sizes}: rnnbp {ms['rnnbp']:.2f} ms, torch {ms['torch']:.2f} ms "
                               f"({row['ratio_rnnbp_over_torch']:.2f}x)", file=sys.stderr)
@@ -322,12 +326,14 @@ def run_extra(kinds: list[str], quick: bool, seed: int, threads: int) -> dict[st
 
 
 def _extra_table(extra: dict[str, Any]) -> str:
-    lines = ["| kind | dtype | sizes | rnnbp ms | torch ms | rnnbp/torch | best: rnnbp/torch |", "|" + "---|" * 7]
+    lines = ["| kind | dtype | sizes | rnnbp ms | torch ms | rnnbp/torch | best: rnnbp/torch "
+             "| with a BufferPool: rnnbp/torch |", "|" + "---|" * 8]
     for kind, res in extra.items():
         for r in res.get("rows", []):
             sizes = ", ".join(f"{k}={v}" for k, v in r.items() if k in {k for p in EXTRA_POINTS[kind] for k in p})
+            pooled = f"{r['ratio_pool_over_torch']:.2f}" if "ratio_pool_over_torch" in r else "-"
             lines.append(f"| {kind} | {r['dtype']} | {sizes} | {r['rnnbp_ms']:.2f} | {r['torch_ms']:.2f} | "
-                         f"{r['ratio_rnnbp_over_torch']:.2f} | {r['ratio_best_rnnbp_over_torch']:.2f} |")
+                         f"{r['ratio_rnnbp_over_torch']:.2f} | {r['ratio_best_rnnbp_over_torch']:.2f} | {pooled} |")
     return "\n".join(lines) + "\n"
 
 
