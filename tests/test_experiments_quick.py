@@ -358,11 +358,12 @@ def test_ocr_lines(quick):
     bi = r["models"]["BiLSTM / image"]
     assert bi["beam"]["beam_width"] == cfg["beam_width"]
     _finite_nonneg([bi["beam"]["held_out"]["cer"], bi["beam"]["held_out"]["wer"]])
-    # both directions of the bidirectional LSTM record ||dL/dh_t|| over the probe line's columns
+    # both directions of every layer of the bidirectional LSTM record ||dL/dh_t|| over the probe line's columns
     norms = bi["probe"]["state_grad_norms"]
-    assert set(norms) == {"0.forward", "0.backward"}
-    assert len(norms["0.forward"]) == len(norms["0.backward"]) > 0
-    _finite_nonneg(norms["0.forward"] + norms["0.backward"])
+    layers = cfg["models"]["BiLSTM / image"].get("layers", 1)
+    assert set(norms) == {f"{i}.{d}" for i in range(layers) for d in ("forward", "backward")}
+    assert len({len(v) for v in norms.values()}) == 1 and len(norms["0.forward"]) > 0
+    _finite_nonneg([x for v in norms.values() for x in v])
     t = r["targets"]
     assert t["meets_held_out_target"] == (bi["held_out"]["cer"] <= 0.02)
     assert t["better_than_one_direction"] == all(bi["held_out"]["cer"] < v

@@ -29,11 +29,14 @@ cosine learning-rate schedule, early stopping on validation CER):
   runs of every window from two initialisations each (a short CTC run can stay
   on the all-blank plateau), then the best window and initialisation trained
   with the same budget as the recurrent nets (a fair baseline, not a straw man);
-- **recurrent**: an LSTM and a GRU reading left to right (one direction;
-  parameter counts matched to the bidirectional LSTM), and a bidirectional
-  LSTM (``rnnbp.Bidirectional``), all trained by full BPTT.
+- **recurrent**: an LSTM and a GRU reading left to right (one direction),
+  a one-layer bidirectional LSTM 2x64 (``rnnbp.Bidirectional``) with their
+  parameter count and budget, and the main bidirectional model, two stacked
+  bidirectional layers of 2x64 trained for longer; all trained by full BPTT.
 
-Data: training lines in the 17 ``TRAIN_FONTS``; validation on new lines of
+Data: training lines in the 17 ``TRAIN_FONTS``, drawn with wider distortions
+than the test lines (``"train_distortion"``: slant, stroke thickness, width;
+the same for every model); validation on new lines of
 the training fonts (used for the window choice and early stopping only);
 test on new lines of the training fonts (*seen*) and on lines of the four
 ``HELD_OUT_FONTS`` (``cmti10``, ``STIXGeneralItalic``, ``cmss10``,
@@ -86,7 +89,14 @@ ANCHOR = {
 
 FULL: dict[str, Any] = {
     "data": {"height": 24, "x_scale": 0.5, "pen_spacing": 0.5, "chars": [8, 40],
-             "n_train": 30_000, "n_val": 600, "n_test": 1000, "shard": 2000},
+             "n_train": 30_000, "n_val": 600, "n_test": 1000, "shard": 2000,
+             # wider distortions for the training lines only (every model's, both views): slants up
+             # to 0.4 (true italics lean ~0.25), thinner and bolder strokes, +-30% width. Chosen
+             # on a leave-fonts-out check among the training faces (the four DejaVu Sans Mono faces
+             # and STIX bold italic left out: their CER fell from 6.1% to 4.2%, validation CER
+             # 0.66% -> 0.48%), never on the held-out faces; validation and test lines keep the
+             # default LineDistortion().
+             "train_distortion": {"shear": 0.4, "thickness": [-0.4, 0.9], "aspect": 0.3}},
     "batch_size": 32,
     "round_lines": 6000,        # training lines between two validations (one learning-curve point)
     "clip": 5.0,
@@ -100,14 +110,17 @@ FULL: dict[str, Any] = {
     "search_starts": 2,
     "models": {
         # name: kind, view, hidden units (per direction), Adam's learning rate, rounds of
-        # `round_lines` lines. The one-direction nets have about the BiLSTM 2x64's parameters.
+        # `round_lines` lines, and for the bidirectional LSTM the stacked `layers` (default 1).
+        # The one-direction nets have about the one-layer BiLSTM 2x64's parameters.
         "MLP / image": {"kind": "mlp", "view": "image", "hidden": 256, "lr": 1e-2, "rounds": 24},
         "LSTM / image": {"kind": "lstm", "view": "image", "hidden": 96, "lr": 1e-2, "rounds": 24},
         "GRU / image": {"kind": "gru", "view": "image", "hidden": 112, "lr": 1e-2, "rounds": 24},
-        "BiLSTM / image": {"kind": "bilstm", "view": "image", "hidden": 64, "lr": 1e-2, "rounds": 24,
-                           "beam": True},
-        # the same bidirectional LSTM with twice the units (3.3x the parameters): what size buys
-        "BiLSTM 2x128 / image": {"kind": "bilstm", "view": "image", "hidden": 128, "lr": 1e-2, "rounds": 24},
+        # the main bidirectional model: two stacked layers of 2x64 (the anchor's architecture),
+        # with the time the former one-layer 2x128 row used
+        "BiLSTM / image": {"kind": "bilstm", "view": "image", "hidden": 64, "layers": 2, "lr": 1e-2,
+                           "rounds": 40, "beam": True},
+        # one layer of 2x64: the one-direction nets' parameters and budget, for a matched comparison
+        "BiLSTM 1 layer / image": {"kind": "bilstm", "view": "image", "hidden": 64, "lr": 1e-2, "rounds": 24},
         "MLP / pen": {"kind": "mlp", "view": "pen", "hidden": 256, "lr": 1e-2, "rounds": 12},
         "BiLSTM / pen": {"kind": "bilstm", "view": "pen", "hidden": 64, "lr": 1e-2, "rounds": 12},
     },
@@ -124,7 +137,7 @@ QUICK: dict[str, Any] = {
     "data": {**FULL["data"], "n_train": 160, "n_val": 40, "n_test": 48, "chars": [8, 16], "shard": 200},
     "batch_size": 16, "round_lines": 160, "beam_width": 2,
     "windows": {"image": [1, 3], "pen": [2]}, "search_rounds": {"image": 1, "pen": 1}, "search_starts": 2,
-    "models": {name: {**m, "hidden": {"bilstm": 8}.get(m["kind"], 12) * (2 if "128" in name else 1),
+    "models": {name: {**m, "hidden": {"bilstm": 8}.get(m["kind"], 12),
                       "rounds": 2}
                for name, m in FULL["models"].items()},
     "length_buckets": [[8, 11], [12, 16]],
@@ -285,8 +298,14 @@ def build_model(spec: dict[str, Any], input_size: int, dtype: np.dtype, seed: in
         return rnnbp.Sequential(rnnbp.Linear(input_size, H, seed=seed, dtype=dtype), rnnbp.ReLU(),
                                 rnnbp.Linear(H, C, seed=seed + 1, dtype=dtype))
     if spec["kind"] == "bilstm":
-        rec = rnnbp.Bidirectional(rnnbp.LSTM(input_size, H, seed=seed, dtype=dtype), seed=seed + 2)
-        return rnnbp.Sequential(rec, rnnbp.Linear(2 * H, C, seed=seed + 1, dtype=dtype))
+        # ``layers`` stacked bidirectional LSTMs, each reading the previous one's two directions
+        # (the first layer's seeds are those of the one-layer model)
+        stack, D = [], input_size
+        for layer in range(spec.get("layers", 1)):
+            s = seed + 10 * layer
+            stack.append(rnnbp.Bidirectional(rnnbp.LSTM(D, H, seed=s, dtype=dtype), seed=s + 2))
+            D = 2 * H
+        return rnnbp.Sequential(*stack, rnnbp.Linear(D, C, seed=seed + 1, dtype=dtype))
     cell = {"lstm": rnnbp.LSTM, "gru": rnnbp.GRU}[spec["kind"]](input_size, H, seed=seed, dtype=dtype)
     return rnnbp.Sequential(cell, rnnbp.Linear(H, C, seed=seed + 1, dtype=dtype))
 
@@ -640,7 +659,9 @@ def _gradnorm_figure(arrays: dict[str, np.ndarray], probes: dict[str, dict[str, 
     ax = fig.add_subplot()
     for name, p in probes.items():
         for key, norms in p["state_grad_norms"].items():
-            direction = key.split(".")[-1] if "." in key else "one direction"
+            # keys "<layer>.forward" / "<layer>.backward" for the bidirectional stack
+            direction = (f"layer {int(key.split('.')[0]) + 1} {key.split('.')[-1]}" if "." in key
+                         else "one direction")
             ax.plot(np.arange(len(norms)), norms, lw=1.2, label=f"{name}: {direction} (read {p['read']!r})")
     i = next(iter(probes.values()))["line"]
     ax.set_yscale("log")
