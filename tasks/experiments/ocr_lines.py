@@ -116,9 +116,9 @@ FULL: dict[str, Any] = {
         "LSTM / image": {"kind": "lstm", "view": "image", "hidden": 96, "lr": 1e-2, "rounds": 24},
         "GRU / image": {"kind": "gru", "view": "image", "hidden": 112, "lr": 1e-2, "rounds": 24},
         # the main bidirectional model: two stacked layers of 2x64 (the anchor's architecture),
-        # with the time the former one-layer 2x128 row used
+        # trained for the time one worker has while the other trains the rest of the first stage
         "BiLSTM / image": {"kind": "bilstm", "view": "image", "hidden": 64, "layers": 2, "lr": 1e-2,
-                           "rounds": 40, "beam": True},
+                           "rounds": 60, "beam": True},
         # one layer of 2x64: the one-direction nets' parameters and budget, for a matched comparison
         "BiLSTM 1 layer / image": {"kind": "bilstm", "view": "image", "hidden": 64, "lr": 1e-2, "rounds": 24},
         "MLP / pen": {"kind": "mlp", "view": "pen", "hidden": 256, "lr": 1e-2, "rounds": 12},
@@ -371,6 +371,9 @@ def train_model(spec: dict[str, Any], cfg: dict[str, Any], seed: int, data_seed:
     best = (np.inf, None, -1)
     queue: list[np.ndarray] = []
     lines_seen, train_seconds = 0, 0.0
+    # the kernels' and the CTC loss's large arrays are reused from step to step (same numbers,
+    # bit for bit; a BiLSTM-CTC step about 1.25x faster than with fresh arrays)
+    pool = rnnbp.BufferPool()
     for r in range(spec["rounds"]):
         t0 = time.perf_counter()
         losses, weights, clipped = [], [], 0
@@ -379,7 +382,8 @@ def train_model(spec: dict[str, Any], cfg: dict[str, Any], seed: int, data_seed:
             if not queue:
                 queue = train.batches(B, rng)
             ix = queue.pop()
-            step = rnnbp.train_step(model, train.batch(ix), ctc_loss, opt, clip=cfg["clip"], target="sequence")
+            step = rnnbp.train_step(model, train.batch(ix), ctc_loss, opt, clip=cfg["clip"], target="sequence",
+                                    pool=pool)
             losses.append(step.loss)
             weights.append(len(ix))
             clipped += step.clipped
@@ -397,6 +401,7 @@ def train_model(spec: dict[str, Any], cfg: dict[str, Any], seed: int, data_seed:
         curve["clipped_share"].append(clipped / len(losses))
         if val_cer < best[0]:
             best = (val_cer, {n: p.copy() for n, p in model.params.items()}, r)
+    pool.clear()                                # the training steps' memory goes back
     for name, p in model.params.items():        # early stopping: the best validation round
         p[...] = best[1][name]
     result: dict[str, Any] = {
