@@ -101,6 +101,13 @@ def flag(value: Any, name: str) -> bool:
     return bool(value)
 
 
+def instance(value: Any, cls: type, name: str, what: str, *, or_none: bool = False) -> Any:
+    """Return ``value``, which must be a ``cls`` (or None with ``or_none``); ``what`` names it, e.g. "a rnnbp.Layer"."""
+    if not (isinstance(value, cls) or (or_none and value is None)):
+        raise TypeError(f"{name}: expected {what}{' or None' if or_none else ''}, got {type(value).__name__}")
+    return value
+
+
 def choice(value: Any, name: str, options: Sequence[str]) -> str:
     """Return ``value``, which must be one of the strings ``options``."""
     if not isinstance(value, str) or value not in options:

@@ -60,6 +60,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks
+
 __all__ = ["BufferPool", "using", "scratch", "cache", "adopt"]
 
 
@@ -131,7 +133,6 @@ class BufferPool:
     """
 
     def __init__(self, max_bytes: int = 1 << 30, *, min_bytes: int = 1 << 16, keep_calls: int = 2) -> None:
-        from . import _checks
         self.max_bytes = _checks.count(max_bytes, "max_bytes")
         self.min_bytes = _checks.count(min_bytes, "min_bytes")
         self.keep_calls = _checks.positive_int(keep_calls, "keep_calls")
@@ -150,10 +151,8 @@ class BufferPool:
     def __len__(self) -> int:
         return len(self._bufs) - 1
 
-    def __deepcopy__(self, memo: dict) -> "BufferPool":
-        return BufferPool(self.max_bytes, min_bytes=self.min_bytes, keep_calls=self.keep_calls)
-
     def __reduce__(self):
+        # copies and pickles are new, empty pools with the same settings (deepcopy goes through here too)
         return (BufferPool, (self.max_bytes,), {"min_bytes": self.min_bytes, "keep_calls": self.keep_calls})
 
     def __setstate__(self, state: dict) -> None:
@@ -270,8 +269,7 @@ _ACTIVE: contextvars.ContextVar[BufferPool | None] = contextvars.ContextVar("rnn
 @contextlib.contextmanager
 def using(pool: BufferPool | None) -> Iterator[None]:
     """Within the block, the cell kernels take their internal arrays from ``pool`` (``None``: fresh arrays)."""
-    if pool is not None and not isinstance(pool, BufferPool):
-        raise TypeError(f"pool: expected a rnnbp.BufferPool or None, got {type(pool).__name__} {pool!r}")
+    _checks.instance(pool, BufferPool, "pool", "a rnnbp.BufferPool", or_none=True)
     token = _ACTIVE.set(pool)
     try:
         yield

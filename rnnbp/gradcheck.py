@@ -122,8 +122,7 @@ def gradcheck(model: Layer, xs: np.ndarray, *, state: State | None = None,
     >>> rnnbp.gradcheck(cell, xs).passed(1e-6)
     True
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
+    _checks.instance(model, Layer, "model", "a rnnbp.Layer")
     if model.dtype not in (None, np.dtype(np.float64)):
         raise TypeError(f"model: gradcheck needs a float64 model, got {model.dtype}")
     if model.takes_ids:                                  # integer ids: not differentiable, not checked

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
+from . import _checks
 from .errors import LoadError
 from .layer import LAYER_TYPES, Layer, layer_type_name
 
@@ -147,8 +148,7 @@ def save(model: Layer, path: PathLike) -> Path:
     ...     print(path.name, sorted(os.listdir(tmp)))
     model.npz ['model.npz']
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
+    _checks.instance(model, Layer, "model", "a rnnbp.Layer")
     target = _model_path(path)
     header, arrays = _serialise(model)
     _check_rebuilds(model, header)

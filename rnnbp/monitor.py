@@ -386,8 +386,7 @@ class GradientRecorder:
 
     def __init__(self, model: Layer, layer_name: str = "0", *, probe: np.ndarray | None = None,
                  norm: str = "spectral") -> None:
-        if not isinstance(model, Layer):
-            raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
+        _checks.instance(model, Layer, "model", "a rnnbp.Layer")
         leaves = dict(model.leaves())
         if layer_name not in leaves:
             raise KeyError(f"layer_name: expected one of {list(leaves)}, got {layer_name!r}")

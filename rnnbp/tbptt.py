@@ -103,8 +103,7 @@ class TruncatedBPTT:
 
     def __init__(self, model: Layer, k1: int, k2: int | None = None, *, path: str = "fast",
                  pool: BufferPool | None = None) -> None:
-        if not isinstance(model, Layer):
-            raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
+        _checks.instance(model, Layer, "model", "a rnnbp.Layer")
         self.model = model
         self.k1 = _checks.positive_int(k1, "k1")
         self.k2 = self.k1 if k2 is None else _checks.positive_int(k2, "k2")
@@ -116,9 +115,7 @@ class TruncatedBPTT:
                                  f"{name or type(leaf).__name__!r} ({type(leaf).__name__}) reads later steps; "
                                  f"train it with full BPTT (bptt='full')")
         self.path = _checks.choice(path, "path", PATHS)
-        if pool is not None and not isinstance(pool, BufferPool):
-            raise TypeError(f"pool: expected a rnnbp.BufferPool or None, got {type(pool).__name__} {pool!r}")
-        self.pool = pool
+        self.pool = _checks.instance(pool, BufferPool, "pool", "a rnnbp.BufferPool", or_none=True)
         self.reset()
 
     def reset(self, state: State | None = None) -> None:

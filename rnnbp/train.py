@@ -299,8 +299,7 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
     >>> hist.loss[-1] < hist.loss[0] / 5
     True
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
+    _checks.instance(model, Layer, "model", "a rnnbp.Layer")
     _checks.function(loss, "loss", "rnnbp.losses.mse")
     target = _checks.choice(target, "target", TARGETS)
     on_nonfinite = _checks.choice(on_nonfinite, "on_nonfinite", ("raise", "skip"))

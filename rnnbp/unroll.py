@@ -22,7 +22,10 @@ runs the sequence kernels (``forward_seq``/``backward_seq``). The two agree
 to rounding (1e-12 relative in float64).
 
 The unroller knows the layer protocol, not the layer types; it is the one
-place that loops over a stack's layers in time.
+place that loops over a stack's layers in time. One module for one idea,
+the time graph; past ~450 lines because the graph's inspection
+(``layer_states``, ``state_at``, ``nodes``) and memory-saving recompute
+read the same records as the walk and stay beside it.
 """
 
 from __future__ import annotations
@@ -382,11 +385,9 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     >>> graph.state_grad_norms["0"].shape
     (6,)
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"model: expected a rnnbp.Layer, got {type(model).__name__}")
+    _checks.instance(model, Layer, "model", "a rnnbp.Layer")
     path = _checks.choice(path, "path", PATHS)
-    if pool is not None and not isinstance(pool, buffers.BufferPool):
-        raise TypeError(f"pool: expected a rnnbp.BufferPool or None, got {type(pool).__name__} {pool!r}")
+    _checks.instance(pool, buffers.BufferPool, "pool", "a rnnbp.BufferPool", or_none=True)
     dtype = model.dtype
     if model.takes_ids:
         _checks.ids(xs, "xs", ndim=2)

@@ -116,12 +116,12 @@ def test_a_live_graph_keeps_its_cache_while_another_runs():
     second = rnnbp.unroll(model, batches[1][0], pool=pool)   # while `first` is alive
     model.zero_grad()
     dxs_pooled, _ = first.backward(batches[0][2])
-    g_pooled = {k: v.copy() for k, v in model.leaves().__next__()[1].grads.items()}
+    g_pooled = {k: v.copy() for k, v in next(model.leaves())[1].grads.items()}
     second.backward(batches[1][2])
     model.zero_grad()
     dxs, _ = rnnbp.unroll(model, batches[0][0]).backward(batches[0][2])
     np.testing.assert_array_equal(dxs_pooled, dxs)
-    for k, v in model.leaves().__next__()[1].grads.items():
+    for k, v in next(model.leaves())[1].grads.items():
         np.testing.assert_array_equal(g_pooled[k], v)
 
 
