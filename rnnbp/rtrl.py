@@ -126,7 +126,7 @@ class RTRL:
                 f"n_params={n} x {cell.dtype.itemsize} bytes; O(H^3) in the hidden size), "
                 f"more than max_bytes={limit:,}; use a smaller hidden_size or batch_size, "
                 f"or BPTT (rnnbp.unroll)")
-        self.cell, self.batch_size, self._n = cell, B, n
+        self.cell, self.batch_size = cell, B
         self._P = np.zeros((B, H, n), dtype=cell.dtype)
         self._Q = np.empty_like(self._P)
         self.reset(state)
