@@ -17,17 +17,28 @@ from .errors import ConvergenceError, LoadError, NonFiniteError
 from .fixedpoint import FixedPoint
 from .gradcheck import GradcheckResult, gradcheck
 from .io import load, save
-from .layer import Layer, StaticLayer
+from .protocol import Layer, StaticLayer
 from .rtrl import RTRL
 from .layers import Dropout, Flatten, Linear, ReLU, Reshape, Sequential, Sigmoid, Tanh
 from .tbptt import TruncatedBPTT
 from .history import History, Progress
-from .step import StepResult, train_step
-from .train import accuracy, evaluate, fit, predict
+from .update import StepResult, train_step
+from .loop import accuracy, evaluate, fit, predict
 from .unroll import Node, TimeGraph, unroll
 from .buffers import BufferPool
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+#: Modules renamed in 0.2.0, reachable as ``rnnbp.layer`` etc. (with a
+#: DeprecationWarning on use) until 0.3.0.
+_RENAMED = {"layer": "protocol", "train": "loop", "step": "update"}
+
+
+def __getattr__(name: str):
+    if name in _RENAMED:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Layer", "StaticLayer", "Linear", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",

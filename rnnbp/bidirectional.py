@@ -22,7 +22,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from . import _checks
-from .layer import Layer, State, layer_type_name
+from .protocol import Layer, State, layer_type_name
 
 __all__ = ["Bidirectional", "reverse_valid_prefix"]
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._checks import FLOAT_DTYPES, positive_number
 from .errors import nonfinite_gradient
-from .layer import Layer
+from .protocol import Layer
 
 __all__ = ["global_norm", "clip_grad_norm", "clip_grad_value"]
 

@@ -26,7 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from . import init as _init
 from . import _checks
 from ._checks import as_dtype, generator, positive_int
-from .layer import StaticLayer, State
+from .protocol import StaticLayer, State
 
 __all__ = ["Conv2D", "MaxPool2D"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .layer import StaticLayer, State
+from .protocol import StaticLayer, State
 
 __all__ = ["Embedding"]
 

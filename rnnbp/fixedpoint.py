@@ -43,7 +43,7 @@ from . import activations
 from . import init as _init
 from ._checks import as_dtype, generator, number, positive_int, positive_number
 from .errors import ConvergenceError
-from .layer import Layer, StaticLayer, State
+from .protocol import Layer, StaticLayer, State
 from .unroll import unroll
 
 __all__ = ["FixedPoint", "ConvergenceError", "Settle", "METHODS", "ACTIVATIONS"]

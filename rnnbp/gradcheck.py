@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _checks
-from .layer import Layer, State, map_state
+from .protocol import Layer, State, map_state
 from .unroll import PATHS, unroll
 
 __all__ = ["gradcheck", "GradcheckResult"]

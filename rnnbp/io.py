@@ -51,7 +51,7 @@ from numpy.lib import format as npy_format
 
 from . import _checks
 from .errors import LoadError
-from .layer import LAYER_TYPES, Layer, layer_type_name
+from .protocol import LAYER_TYPES, Layer, layer_type_name
 
 __all__ = ["save", "load", "LoadError", "FORMAT_VERSION", "HEADER_KEY"]
 
@@ -98,7 +98,7 @@ def save(model: Layer, path: PathLike) -> Path:
     ----------
     model : Layer
         Any layer or ``Sequential`` whose classes are registered in
-        ``rnnbp.layer.LAYER_TYPES`` (every public ``Layer`` subclass is).
+        ``rnnbp.protocol.LAYER_TYPES`` (every public ``Layer`` subclass is).
     path : str or os.PathLike
         Target file; ``.npz`` is appended when the name does not end with it.
 
@@ -161,7 +161,7 @@ def _check_registered(layer: Layer, where: str) -> None:
     if LAYER_TYPES.get(name) is not type(layer):
         raise TypeError(
             f"model: {where} is a {type(layer).__module__}.{type(layer).__qualname__}, "
-            f"which is not registered in rnnbp.layer.LAYER_TYPES under {name!r} "
+            f"which is not registered in rnnbp.protocol.LAYER_TYPES under {name!r} "
             "(classes whose names start with '_' are never registered), so it could not be loaded")
     for leaf_name, leaf in layer.leaves():
         if leaf is not layer:
@@ -309,7 +309,7 @@ def load(path: PathLike) -> Layer:
     LoadError
         A ``ValueError`` naming the file and what was wrong: not a zip
         archive, truncated or corrupted; no or malformed JSON header; wrong
-        format or version; a layer type not in ``rnnbp.layer.LAYER_TYPES``
+        format or version; a layer type not in ``rnnbp.protocol.LAYER_TYPES``
         or a config its constructor refuses; an object (or other non-float)
         array; a missing or unexpected array; a wrong shape or dtype.
     FileNotFoundError

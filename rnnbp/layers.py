@@ -14,7 +14,7 @@ import numpy as np
 from . import _checks, activations
 from . import init as _init
 from ._checks import generator, positive_int, probability
-from .layer import Layer, StaticLayer, State, layer_type_name
+from .protocol import Layer, StaticLayer, State, layer_type_name
 
 __all__ = ["Linear", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Flatten", "Sequential"]
 

@@ -49,7 +49,7 @@ import numpy as np
 
 from . import _checks, activations
 from .clip import global_norm
-from .layer import Layer, state_like
+from .protocol import Layer, state_like
 from .unroll import TimeGraph, unroll
 
 __all__ = ["state_jacobians", "jacobian_norms", "vanishing_bound", "ACTIVATION_GAMMA",

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import FLOAT_DTYPES, count, flag, number, positive_number
-from .layer import Layer
+from .protocol import Layer
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad"]
 

@@ -58,7 +58,7 @@ def training_curves(histories: Mapping[str, Any], *, log: bool = True,
 
     Examples
     --------
-    >>> from rnnbp.train import History
+    >>> from rnnbp.history import History
     >>> fig = training_curves({"run": History(loss=[1.0, 0.5, 0.2])})
     >>> len(fig.axes)
     1

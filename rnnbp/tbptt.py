@@ -39,6 +39,7 @@ holds one window's graph.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -46,8 +47,8 @@ import numpy as np
 from . import _checks
 from .buffers import BufferPool
 from .errors import NonFiniteError
-from .layer import Layer, State, map_state
-from .step import StepResult, train_step
+from .protocol import Layer, State, map_state
+from .update import StepResult, train_step
 from .unroll import PATHS, TimeGraph
 
 __all__ = ["TruncatedBPTT"]
@@ -129,9 +130,8 @@ class TruncatedBPTT:
         self.window_start = 0
         self._stream_steps = 0
 
-    def step(self, xs: np.ndarray, targets: Any, loss: LossFn,
-             mask: np.ndarray | None = None, *, optimizer: Any = None,
-             clip: float | None = None) -> float:
+    def train_step(self, batch: tuple, loss: LossFn, optimizer: Any = None, *,
+                   clip: float | None = None) -> StepResult:
         """Take ``n <= k1`` new steps: the truncated gradient into ``grads``, then update.
 
         The window is the ``n`` new steps plus the ``k2 - k1`` steps before
@@ -143,14 +143,13 @@ class TruncatedBPTT:
 
         Parameters
         ----------
-        xs : ndarray, shape (n, B, D)
-            The new inputs, ``1 <= n <= k1``.
-        targets : ndarray
-            Targets of the new outputs, passed to ``loss`` as given.
+        batch : tuple ``(xs, targets, mask)``
+            ``xs`` (n, B, D): the new inputs, ``1 <= n <= k1``; ``targets``:
+            targets of the new outputs, passed to ``loss`` as given;
+            ``mask`` (n, B) bool or None.
         loss : callable
             ``loss(outputs, targets, mask) -> (value, doutputs)`` as in
             ``rnnbp.losses``, applied to the ``n`` new outputs only.
-        mask : ndarray of bool, shape (n, B), optional
         optimizer : object, optional
             Stepped after the backward pass when given.
         clip : float, optional
@@ -158,8 +157,9 @@ class TruncatedBPTT:
 
         Returns
         -------
-        float
-            The loss of the new outputs.
+        StepResult
+            ``.loss`` is the loss of the new outputs, ``.graph`` the window's
+            time graph, ``.grad_norm`` the global gradient norm.
 
         Raises
         ------
@@ -167,11 +167,6 @@ class TruncatedBPTT:
             As :func:`rnnbp.train_step`, naming the stream's time step. The
             stream still moves on when the forward pass was finite.
         """
-        return self.train_step((xs, targets, mask), loss, optimizer, clip=clip).loss
-
-    def train_step(self, batch: tuple, loss: LossFn, optimizer: Any = None, *,
-                   clip: float | None = None) -> StepResult:
-        """:meth:`step` on ``batch = (xs, targets, mask)``, returning the :class:`~rnnbp.StepResult`."""
         xs, targets, mask = batch
         n = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim >= 1 else 0
         if not 1 <= n <= self.k1:
@@ -217,7 +212,7 @@ class TruncatedBPTT:
             optimizer: Any = None, clip: float | None = None,
             mask: np.ndarray | None = None,
             callback: Callable[[int, float], None] | None = None) -> list[float]:
-        """Train over a whole stream: :meth:`step` every ``k1`` steps.
+        """Train over a whole stream: :meth:`train_step` every ``k1`` steps.
 
         The stream continues from the current state (call :meth:`reset` for a
         new one).
@@ -228,7 +223,7 @@ class TruncatedBPTT:
         targets : ndarray, shape (T, ...)
             Time-aligned targets; sliced like ``xs``.
         loss : callable
-            As in :meth:`step`.
+            As in :meth:`train_step`.
         optimizer : object with ``step()``, optional
         clip : float, optional
             Maximum global gradient norm.
@@ -255,9 +250,22 @@ class TruncatedBPTT:
         losses = []
         for w, t0 in enumerate(range(0, xs.shape[0], self.k1)):
             window = slice(t0, t0 + self.k1)
-            value = self.step(xs[window], targets[window], loss, None if mask is None else mask[window],
-                              optimizer=optimizer, clip=clip)
+            value = self.train_step((xs[window], targets[window], None if mask is None else mask[window]),
+                                    loss, optimizer, clip=clip).loss
             losses.append(value)
             if callback is not None:
                 callback(w, value)
         return losses
+
+    def step(self, xs: np.ndarray, targets: Any, loss: LossFn,
+             mask: np.ndarray | None = None, *, optimizer: Any = None,
+             clip: float | None = None) -> float:
+        """Deprecated: ``train_step((xs, targets, mask), loss, optimizer, clip=clip).loss``.
+
+        The one window method is :meth:`train_step`; this spelling goes in
+        rnnbp 0.3.0.
+        """
+        warnings.warn("TruncatedBPTT.step(xs, targets, loss, mask, optimizer=, clip=) is deprecated; use "
+                      "TruncatedBPTT.train_step((xs, targets, mask), loss, optimizer, clip=clip).loss",
+                      DeprecationWarning, stacklevel=2)
+        return self.train_step((xs, targets, mask), loss, optimizer, clip=clip).loss

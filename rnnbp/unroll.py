@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _checks, buffers
-from .layer import Layer, State, map_state, state_like
+from .protocol import Layer, State, map_state, state_like
 
 __all__ = ["unroll", "TimeGraph", "Node", "PATHS"]
 

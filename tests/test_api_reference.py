@@ -30,6 +30,8 @@ def public_names():
                            if not any(p.startswith("_") for p in m.name.split("."))]
     for modname in modules:
         module = importlib.import_module(modname)
+        if hasattr(module, "ALIAS_OF"):          # a deprecated old path (rnnbp/_deprecated.py)
+            continue
         names[modname] = modname
         for name in getattr(module, "__all__", ()):
             names[f"{modname}.{name}"] = modname

@@ -27,7 +27,7 @@ def test_k1_equals_k2_equals_T_is_full_bptt(cell):
     T = xs.shape[0]
     model.zero_grad()
     tb = rnnbp.TruncatedBPTT(model, T, T)
-    value = tb.step(xs, ys, mse)
+    value = tb.train_step((xs, ys, None), mse).loss
     got = {k: g.copy() for k, g in model.grads.items()}
     model.zero_grad()
     graph = rnnbp.unroll(model, xs)
@@ -47,7 +47,7 @@ def test_each_window_equals_a_graph_cut_at_the_window_start(k1, k2):
     for t0 in range(0, T, k1):
         t1 = min(t0 + k1, T)
         model.zero_grad()
-        value = tb.step(xs[t0:t1], ys[t0:t1], mse)
+        value = tb.train_step((xs[t0:t1], ys[t0:t1], None), mse).loss
         got = {k: g.copy() for k, g in model.grads.items()}
         # Independent: run the stream up to the cut as a plain forward pass, keep
         # only the state (a constant), then build a fresh graph over the window.
@@ -77,7 +77,7 @@ def test_truncated_gradient_matches_finite_differences_with_the_cut_state_held_c
     tb = rnnbp.TruncatedBPTT(model, k1, k2)
     for t0 in range(0, 9, k1):  # three windows; check the third: steps 4..8, loss on 6..8
         model.zero_grad()
-        tb.step(xs[t0:t0 + k1], ys[t0:t0 + k1], mse)
+        tb.train_step((xs[t0:t0 + k1], ys[t0:t0 + k1], None), mse).loss
     got = {k: g.copy() for k, g in model.grads.items()}
     cut_state = rnnbp.unroll(model, xs[:4]).final_state
 
@@ -108,12 +108,12 @@ def test_truncation_differs_from_full_bptt_when_k2_is_short():
     graph.backward(mse(graph.outputs, ys)[1])
     full = model.grads["0.W_hh"].copy()
     model.zero_grad()
-    rnnbp.TruncatedBPTT(model, 20, 20).step(xs, ys, mse)
+    rnnbp.TruncatedBPTT(model, 20, 20).train_step((xs, ys, None), mse)
     np.testing.assert_array_equal(model.grads["0.W_hh"], full)
     model.zero_grad()
     tb = rnnbp.TruncatedBPTT(model, 5, 5)
     for t0 in range(0, 20, 5):
-        tb.step(xs[t0:t0 + 5], ys[t0:t0 + 5], mse)
+        tb.train_step((xs[t0:t0 + 5], ys[t0:t0 + 5], None), mse).loss
     assert not np.allclose(model.grads["0.W_hh"], full)
 
 
@@ -145,10 +145,10 @@ def test_errors():
     tb = rnnbp.TruncatedBPTT(model, 4, 8)
     xs, ys = _stream(T=8)
     with pytest.raises(ValueError, match=r"xs: expected 1 to k1 = 4 new steps, got shape \(8, 3, 2\)"):
-        tb.step(xs, ys, mse)
-    tb.step(xs[:4], ys[:4], mse)
+        tb.train_step((xs, ys, None), mse).loss
+    tb.train_step((xs[:4], ys[:4], None), mse).loss
     with pytest.raises(ValueError, match="as before in this stream"):
-        tb.step(xs[:4, :2], ys[:4, :2], mse)
+        tb.train_step((xs[:4, :2], ys[:4, :2], None), mse)
     with pytest.raises(ValueError, match="targets: expected an array with 8 steps first"):
         tb.run(xs, ys[:5], mse)
 
@@ -168,10 +168,22 @@ def test_window_start_is_where_the_window_starts_not_where_its_new_steps_start(k
     tb = rnnbp.TruncatedBPTT(_model("elman"), k1, k2)
     got_starts, got_lengths = [], []
     for t0 in range(0, T, k1):
-        tb.step(xs[t0:t0 + k1], ys[t0:t0 + k1], mse)
+        tb.train_step((xs[t0:t0 + k1], ys[t0:t0 + k1], None), mse).loss
         got_starts.append(tb.window_start)
         got_lengths.append(tb.graph.outputs.shape[0])
         # the window ends at the last new step
         assert tb.window_start + tb.graph.outputs.shape[0] == min(t0 + k1, T)
     assert got_starts == starts
     assert got_lengths == lengths
+
+
+def test_step_is_a_deprecated_spelling_of_train_step():
+    """The one window method is train_step; step still works for a release and warns."""
+    rng = np.random.default_rng(3)
+    xs, ys = rng.normal(size=(6, 2, 3)), rng.normal(size=(6, 2, 4))
+    a = rnnbp.TruncatedBPTT(rnnbp.Elman(3, 4, seed=0), 3)
+    b = rnnbp.TruncatedBPTT(rnnbp.Elman(3, 4, seed=0), 3)
+    with pytest.warns(DeprecationWarning, match="train_step"):
+        old = a.step(xs[:3], ys[:3], mse)
+    assert old == b.train_step((xs[:3], ys[:3], None), mse).loss
+    assert all(np.array_equal(a.model.grads[k], b.model.grads[k]) for k in a.model.grads)

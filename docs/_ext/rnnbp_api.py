@@ -55,6 +55,8 @@ def public_modules(package: str = PACKAGE) -> list[str]:
     for info in pkgutil.walk_packages(pkg.__path__, package + ".", onerror=lambda name: None):
         if any(part.startswith("_") for part in info.name.split(".")):
             continue
+        if hasattr(importlib.import_module(info.name), "ALIAS_OF"):   # a deprecated old path
+            continue
         names.append(info.name)
     return [package] + sorted(set(names) - {package})
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import init as _init
 from .._checks import array as _check_array, generator, mask_array as _check_mask, positive_int
-from ..layer import Layer, State
+from ..protocol import Layer, State
 
 __all__ = ["time_block", "Masks", "blocks", "rows", "masked_dys", "record_norms", "weight_grads",
            "halved", "read_only"]

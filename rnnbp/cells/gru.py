@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import activations, buffers
-from ..layer import State
+from ..protocol import State
 from ._base import Masks, _Cell, blocks, halved, masked_dys, record_norms, rows, time_block
 
 __all__ = ["GRU", "GRUCache"]

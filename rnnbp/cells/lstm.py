@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import activations, buffers
 from .. import init as _init
-from ..layer import State
+from ..protocol import State
 from ._base import (Masks, _Cell, blocks, halved, masked_dys, read_only, record_norms, rows,
                     time_block, weight_grads)
 
