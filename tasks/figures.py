@@ -70,7 +70,7 @@ def accuracy_curves(histories: Mapping[str, Any], *, chance: float | None = None
 
     Examples
     --------
-    >>> from rnnbp.train import History
+    >>> from rnnbp.history import History
     >>> fig = accuracy_curves({"run": History(metric=[0.5, 0.8], val_metric=[0.4, 0.7])}, chance=0.1)
     >>> len(fig.axes), len(fig.axes[0].lines)
     (1, 3)

@@ -222,7 +222,7 @@ class Sweep:
         Skip trials whose key and configuration are already in the journal.
     progress : bool
         Show done/total, elapsed and estimated time left on stderr
-        (``rnnbp.train.Progress``, the display ``fit`` uses).
+        (``rnnbp.history.Progress``, the display ``fit`` uses).
 
     Attributes
     ----------
@@ -279,7 +279,7 @@ class Sweep:
                   f"{len(todo)} to run", flush=True)
         bar = None
         if self.progress and todo:
-            from rnnbp.train import Progress
+            from rnnbp.history import Progress
 
             bar = Progress(len(todo), desc)
         failures: list[TrialFailure] = []

@@ -32,7 +32,7 @@ def _steps(model, batches, pool, recompute=None):
         model.zero_grad()
         graph = rnnbp.unroll(model, xs, mask=mask, recompute=recompute, pool=pool)
         dxs, d0 = graph.backward(dys)
-        out.append((graph.outputs.copy(), dxs, rnnbp.layer.map_state(np.copy, d0),
+        out.append((graph.outputs.copy(), dxs, rnnbp.protocol.map_state(np.copy, d0),
                     {k: v.copy() for k, v in graph.state_grad_norms.items()},
                     [{k: g.copy() for k, g in leaf.grads.items()} for _, leaf in model.leaves()]))
         del graph

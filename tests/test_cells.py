@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rnnbp.cells import GRU, LSTM, Elman, LSTMState, time_block
-from rnnbp.layer import Layer
+from rnnbp.protocol import Layer
 from tests.helpers import random_biases
 
 T, B, D, H = 5, 3, 4, 5

@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 import rnnbp.clip
 from rnnbp.clip import clip_grad_norm, clip_grad_value
 from rnnbp.errors import NonFiniteError
-from rnnbp.layer import Layer
+from rnnbp.protocol import Layer
 
 
 class _Toy(Layer):

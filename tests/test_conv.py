@@ -14,7 +14,7 @@ import rnnbp
 import rnnbp.conv
 from rnnbp.conv import Conv2D, MaxPool2D
 from rnnbp.layers import Flatten
-from rnnbp.layer import LAYER_TYPES
+from rnnbp.protocol import LAYER_TYPES
 
 EPS = 1e-6
 FD_TOL = 1e-6

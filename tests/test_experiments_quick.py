@@ -151,7 +151,7 @@ def test_static_vs_recurrent_sequences(quick):
 
 
 def test_static_vs_recurrent_ocr(quick):
-    from tasks.ocr import available_fonts
+    from tasks.data.glyphs import available_fonts
 
     r = quick("static-vs-recurrent-ocr")
     cfg = r["config"]
@@ -313,7 +313,7 @@ def test_benchmark(quick, tmp_path):
 
 def test_ocr_lines(quick):
     from tasks.experiments.ocr_lines import AMBIGUOUS, align
-    from tasks.lines import HELD_OUT_FONTS, TRAIN_FONTS
+    from tasks.data.lines import HELD_OUT_FONTS, TRAIN_FONTS
 
     r = quick("ocr-lines")
     cfg = r["config"]

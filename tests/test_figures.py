@@ -14,7 +14,7 @@ pytest.importorskip("matplotlib")
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from rnnbp.train import History  # noqa: E402
+from rnnbp.history import History  # noqa: E402
 from tasks import figures as plot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def test_library_and_experiments_keep_their_figures_apart():
         assert not hasattr(library, name), name
 
 
-#: matplotlib modules that render glyphs into data (tasks.ocr, tasks.lines) or report
+#: matplotlib modules that render glyphs into data (tasks.data.glyphs, tasks.data.lines) or report
 #: the version: they draw no figure, so any module may use them.
 _NOT_DRAWING = {"matplotlib", "matplotlib.font_manager", "matplotlib.textpath", "matplotlib.ft2font"}
 

@@ -521,7 +521,7 @@ def test_docstring_examples_run():
 
 
 def test_a_user_layer_named_like_a_builtin_does_not_replace_it(tmp_path):
-    from rnnbp.layer import LAYER_TYPES
+    from rnnbp.protocol import LAYER_TYPES
 
     class GRU(rnnbp.GRU):  # a user's subclass that happens to share the name
         pass

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tasks import lines as L
-from tasks import ocr
+from tasks.data import lines as L
+from tasks.data import glyphs as ocr
 
 # Two faces keep the glyph caches (and the test time) small: one upright
 # training face and the held-out true italic.
@@ -185,15 +185,15 @@ def test_line_layout_is_the_fonts_own_kerned_layout():
     from matplotlib.textpath import TextPath
     s = "we can't avoid 42.5, x-ray to"  # no ligature pairs: TextPath would join them
     for font in FONTS:
-        prop = FontProperties(fname=str(ocr._font_path(font)))
-        path = TextPath((0, 0), s, size=ocr._TEXT_SIZE, prop=prop)
+        prop = FontProperties(fname=str(L.glyphs.font_path(font)))
+        path = TextPath((0, 0), s, size=L.glyphs.TEXT_SIZE, prop=prop)
         ref = np.concatenate([p for p in path.to_polygons(closed_only=True) if len(p) >= 3])
         ids = L.encode(s)
         x = np.concatenate([[0.0], np.cumsum(L._font_layout(font).advance[ids[:-1], ids[1:]])])
         mine = np.concatenate([np.concatenate(L._line_glyph(font, c).polys) + [xi, 0.0]
                                for c, xi in zip(s, x) if c != " "])
         assert ref.shape == mine.shape
-        assert np.abs(ref / ocr._cap_height(font) - mine).max() < 1e-9
+        assert np.abs(ref / L.glyphs.cap_height(font) - mine).max() < 1e-9
 
 
 def test_clean_render_and_subset():

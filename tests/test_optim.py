@@ -10,7 +10,7 @@ import pytest
 
 import rnnbp.optim
 import rnnbp.schedules
-from rnnbp.layer import Layer
+from rnnbp.protocol import Layer
 from rnnbp.optim import SGD, Adagrad, Adam, RMSprop
 from rnnbp.schedules import CosineLR, ExponentialLR, StepLR
 

@@ -162,7 +162,7 @@ def test_one_training_step_on_the_step_path_walks_the_documented_route():
         rnnbp.train_step(model, (xs, ys), mse, opt, clip=1.0, path="step")
     finally:
         sys.settrace(None)
-    route = {"step.py", "unroll.py", "layer.py", "layers.py", "cells/lstm.py", "losses.py", "clip.py", "optim.py"}
+    route = {"update.py", "unroll.py", "protocol.py", "layers.py", "cells/lstm.py", "losses.py", "clip.py", "optim.py"}
     helpers = {"_checks.py", "cells/_base.py", "activations.py"}
     assert route <= files
     assert files <= route | helpers, sorted(files - route - helpers)

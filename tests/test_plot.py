@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
 from rnnbp import plot  # noqa: E402
-from rnnbp.train import History  # noqa: E402
+from rnnbp.history import History  # noqa: E402
 
 
 def _saved_png(fig: Figure, tmp_path, name: str = "fig.png") -> int:

@@ -13,7 +13,7 @@ import pytest
 
 import rnnbp
 from tasks import sweep
-from tasks.sequences import adding_problem
+from tasks.data.sequences import adding_problem
 from tasks.sweep import PinnedProcessPool, SweepError, Trial, run_trials
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks import ocr, sequences as sq, text
+from tasks.data import glyphs as ocr, sequences as sq, text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -313,7 +313,7 @@ def test_stdlib_corpus_deterministic_and_bounded():
     a = text.stdlib_corpus(max_chars=30_000)
     assert len(a) == 30_000 and a == text.stdlib_corpus(max_chars=30_000)
     assert "Return" in a
-    code = ("import hashlib, tasks.text as t;"
+    code = ("import hashlib, tasks.data.text as t;"
             "print(hashlib.sha256(t.stdlib_corpus(max_chars=30000).encode()).hexdigest())")
     env = dict(os.environ, PYTHONHASHSEED="12345")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
@@ -455,7 +455,7 @@ def test_ocr_rendering_is_fast():
 
 def test_sample_text_is_seeded_and_stays_in_the_vocabulary():
     import rnnbp
-    from tasks.text import Vocab, sample_text
+    from tasks.data.text import Vocab, sample_text
 
     vocab = Vocab.from_text("abcdefg hij.")
     model = rnnbp.Sequential(rnnbp.LSTM(vocab.size, 8, seed=0), rnnbp.Linear(8, vocab.size, seed=1))

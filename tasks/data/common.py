@@ -1,4 +1,12 @@
-"""The container every sequence generator returns, and their shared argument checks."""
+"""What every data generator in :mod:`tasks.data` shares.
+
+- :class:`SequenceData`, the container the sequence, text and glyph
+  generators return, and :func:`one_hot`;
+- the argument checks every generator uses, one message style:
+  :func:`as_rng`, :func:`float_dtype`, :func:`positive_int`;
+- :func:`last_step_mask` and :func:`full_lengths` for ``target_at="last"``
+  data and fixed-length batches.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["SequenceData", "one_hot"]
+__all__ = ["SequenceData", "one_hot", "as_rng", "float_dtype", "positive_int", "last_step_mask", "full_lengths"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +76,8 @@ class SequenceData:
                        lengths=self.lengths[index])
 
 
-def _rng(seed) -> np.random.Generator:
+def as_rng(seed) -> np.random.Generator:
+    """``seed`` (an int or a ``numpy.random.Generator``, used as is) as a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
@@ -76,14 +85,16 @@ def _rng(seed) -> np.random.Generator:
     raise TypeError(f"seed must be an int or a numpy.random.Generator; got {type(seed).__name__}")
 
 
-def _dtype(dtype) -> np.dtype:
+def float_dtype(dtype) -> np.dtype:
+    """``dtype`` as a ``numpy.dtype``; only float32 and float64 are allowed."""
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dtype must be float32 or float64; got {dt}")
     return dt
 
 
-def _positive(name: str, value, minimum: int = 1) -> int:
+def positive_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an ``int >= minimum``, or a ``ValueError`` naming ``name``."""
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
     return int(value)
@@ -106,14 +117,16 @@ def one_hot(indices, size: int, dtype=np.float64) -> np.ndarray:
     if indices.size and (indices.min() < 0 or indices.max() >= size):
         raise ValueError(f"indices must lie in [0, {size}); got range "
                          f"[{indices.min()}, {indices.max()}]")
-    return np.eye(size, dtype=_dtype(dtype))[indices]
+    return np.eye(size, dtype=float_dtype(dtype))[indices]
 
 
-def _last_mask(lengths: np.ndarray, T: int) -> np.ndarray:
+def last_step_mask(lengths: np.ndarray, T: int) -> np.ndarray:
+    """(T, N) bool, True only at each sequence's last real step ``lengths - 1``."""
     mask = np.zeros((T, lengths.shape[0]), dtype=bool)
     mask[lengths - 1, np.arange(lengths.shape[0])] = True
     return mask
 
 
-def _fixed(N: int, T: int) -> np.ndarray:
+def full_lengths(N: int, T: int) -> np.ndarray:
+    """(N,) int64 lengths of a batch whose N sequences all have T steps."""
     return np.full(N, T, dtype=np.int64)

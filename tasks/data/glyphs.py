@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sequences import SequenceData, _dtype, _positive, _rng
+from .common import SequenceData, as_rng, float_dtype, positive_int
 
 __all__ = ["DIGITS", "UPPERCASE", "LOWERCASE", "ALPHANUMERIC", "FONT_FILES", "Distortion",
            "OCRSet", "OCRDataset", "available_fonts", "render_glyphs", "ocr_dataset"]
@@ -57,7 +57,7 @@ FONT_FILES = (
 )
 
 _RES = 64        # side of the cached distance fields, in pixels
-_TEXT_SIZE = 200.0  # TextPath size: large, so curves are flattened finely
+TEXT_SIZE = 200.0  # TextPath size: large, so curves are flattened finely
 _BOX = 0.75      # the layout span (descender .. ascender) fills this much of the box
 _DESC, _ASC = -0.3, 1.05  # layout span in cap heights
 
@@ -67,7 +67,7 @@ def _font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def _font_path(font: str) -> Path:
+def font_path(font: str) -> Path:
     return _font_dir() / f"{font}.ttf"
 
 
@@ -93,21 +93,21 @@ def available_fonts(charset: str = DIGITS) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _outline(font: str, char: str) -> list[np.ndarray]:
+def outline(font: str, char: str) -> list[np.ndarray]:
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextPath
-    path = TextPath((0, 0), char, size=_TEXT_SIZE, prop=FontProperties(fname=str(_font_path(font))))
+    path = TextPath((0, 0), char, size=TEXT_SIZE, prop=FontProperties(fname=str(font_path(font))))
     polys = [np.asarray(p, dtype=np.float64) for p in path.to_polygons(closed_only=True)]
     return [p for p in polys if len(p) >= 3]
 
 
 @functools.lru_cache(maxsize=None)
-def _cap_height(font: str) -> float:
-    pts = np.concatenate(_outline(font, "H"))
+def cap_height(font: str) -> float:
+    pts = np.concatenate(outline(font, "H"))
     return float(pts[:, 1].max() - pts[:, 1].min())
 
 
-def _raster(polys: list[np.ndarray], res: int) -> np.ndarray:
+def raster(polys: list[np.ndarray], res: int) -> np.ndarray:
     """Even-odd fill of closed polygons (box units) on a res x res grid of pixel
     centres, row 0 at the top: one scanline per row, crossings counted by search."""
     a = np.concatenate([p[:-1] for p in polys])
@@ -137,10 +137,10 @@ class _Glyph:
 @functools.lru_cache(maxsize=None)
 def _glyph(font: str, char: str) -> _Glyph:
     from scipy.ndimage import distance_transform_edt
-    polys = _outline(font, char)
+    polys = outline(font, char)
     if not polys:
         raise ValueError(f"font {font!r} has no outline for {char!r}")
-    cap = _cap_height(font)
+    cap = cap_height(font)
     pts = np.concatenate(polys)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     k = _BOX / ((_ASC - _DESC) * cap)
@@ -157,7 +157,7 @@ def _glyph(font: str, char: str) -> _Glyph:
         polys = [(p - 0.5) * f + 0.5 for p in polys]
         pts = np.concatenate(polys)
         lo, hi = pts.min(axis=0), pts.max(axis=0)
-    inside = _raster(polys, _RES)
+    inside = raster(polys, _RES)
     sdf = np.where(inside, -(distance_transform_edt(inside) - 0.5),
                    distance_transform_edt(~inside) - 0.5) / _RES
     return _Glyph(tuple(polys), lo, hi, sdf.astype(np.float32))
@@ -170,11 +170,11 @@ def _pen_points(font: str, char: str, steps: int) -> tuple[np.ndarray, np.ndarra
     Returns points (steps, 2) in glyph-box units and lift (steps,) bool: True
     where the pen moves to the point without drawing (the start of a contour).
     """
-    return _resample_contours(list(_glyph(font, char).polys), steps)
+    return resample_contours(list(_glyph(font, char).polys), steps)
 
 
-def _resample_contours(polys: list[np.ndarray], steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Closed polygons resampled to ``steps`` points in all (shared with tasks.lines).
+def resample_contours(polys: list[np.ndarray], steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Closed polygons resampled to ``steps`` points in all (shared with tasks.data.lines).
 
     Each kept contour gets three points at least, the rest in proportion to
     its perimeter; if ``steps`` is too small for every contour, the shortest
@@ -355,7 +355,7 @@ def render_glyphs(n: int, *, fonts, charset: str = DIGITS, size: int = 16,
     OCRSet
         images (N, S, S), labels (N,), fonts (N,), pen (T, N, 3).
     """
-    N, S, steps = _positive("n", n, 0), _positive("size", size, 8), _positive("pen_steps", pen_steps, 6)
+    N, S, steps = positive_int("n", n, 0), positive_int("size", size, 8), positive_int("pen_steps", pen_steps, 6)
     fonts = tuple(fonts)
     if not charset or len(set(charset)) != len(charset):
         raise ValueError(f"charset must be a non-empty string of distinct characters; got {charset!r}")
@@ -365,7 +365,7 @@ def render_glyphs(n: int, *, fonts, charset: str = DIGITS, size: int = 16,
         raise ValueError(f"fonts must be a non-empty subset of available_fonts({charset!r}) = "
                          f"{known}; got unknown {bad}")
     dist = Distortion() if distortion is None else distortion
-    rng, dt = _rng(seed), _dtype(dtype)
+    rng, dt = as_rng(seed), float_dtype(dtype)
     labels = rng.permutation(np.arange(N) % len(charset)).astype(np.int64)
     font_ix = rng.permutation(np.arange(N) % len(fonts))
     keys = sorted({(font_ix[i], labels[i]) for i in range(N)})
@@ -435,11 +435,11 @@ def ocr_dataset(n_train: int, n_test: int, *, size: int = 16, charset: str = DIG
         ``train`` and ``test`` :class:`OCRSet`, ``train_fonts``, ``test_fonts``.
     """
     fonts = available_fonts(charset)
-    k = _positive("test_fonts", test_fonts, 0)
+    k = positive_int("test_fonts", test_fonts, 0)
     if k >= len(fonts):
         raise ValueError(f"test_fonts must be < {len(fonts)} (the faces with all of "
                          f"{charset!r}); got {test_fonts}")
-    rng = _rng(seed)
+    rng = as_rng(seed)
     held = set(rng.choice(len(fonts), size=k, replace=False).tolist())
     test_set = tuple(f for i, f in enumerate(fonts) if i in held) or fonts
     train_set = tuple(f for i, f in enumerate(fonts) if i not in held)

@@ -1,8 +1,8 @@
-"""Line text for tasks.lines: the alphabet, labels and random lines of words.
+"""Line text for tasks.data.lines: the alphabet, labels and random lines of words.
 
 The words come from a fixed word list (:func:`word_list`) cut from the
 standard-library docstring corpus of the ``text`` experiment
-(:func:`tasks.text.stdlib_corpus`); see :mod:`tasks.lines` for the rendering.
+(:func:`tasks.data.text.stdlib_corpus`); see :mod:`tasks.data.lines` for the rendering.
 ``ALPHABET[i]`` has class ``i + 1``; class 0 is the CTC blank.
 
 Randomness: every line has its own streams, keyed by (seed, purpose, line
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sequences import _positive
+from .common import positive_int
 
 __all__ = ["ALPHABET", "BLANK", "NUM_CLASSES", "encode", "decode", "ctc_min_lengths",
            "WordList", "word_list", "sample_texts"]
@@ -31,7 +31,7 @@ BLANK = 0
 #: Output classes of a CTC model: the blank and the 41 symbols.
 NUM_CLASSES = len(ALPHABET) + 1
 
-_INDEX = {c: i + 1 for i, c in enumerate(ALPHABET)}
+INDEX = {c: i + 1 for i, c in enumerate(ALPHABET)}
 
 # --------------------------------------------------------------------------
 # labels
@@ -44,7 +44,7 @@ def encode(text: str) -> np.ndarray:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str; got {type(text).__name__}")
     try:
-        return np.fromiter((_INDEX[c] for c in text), dtype=np.int64, count=len(text))
+        return np.fromiter((INDEX[c] for c in text), dtype=np.int64, count=len(text))
     except KeyError as err:
         raise ValueError(f"character {err.args[0]!r} of text {text!r} is not in ALPHABET "
                          f"{ALPHABET!r}") from None
@@ -111,7 +111,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:['.\-][a-z0-9]+)*[.,]?")
 
 @functools.lru_cache(maxsize=None)
 def word_list(max_len: int = 14, min_count: int = 2) -> WordList:
-    """The fixed word list, built from :func:`tasks.text.stdlib_corpus`.
+    """The fixed word list, built from :func:`tasks.data.text.stdlib_corpus`.
 
     The whole corpus is lower-cased and split into runs of non-space
     ALPHABET symbols; leading punctuation is stripped and a run is kept if it
@@ -121,7 +121,7 @@ def word_list(max_len: int = 14, min_count: int = 2) -> WordList:
     then alphabetically.
     """
     from .text import stdlib_corpus
-    max_len, min_count = _positive("max_len", max_len), _positive("min_count", min_count)
+    max_len, min_count = positive_int("max_len", max_len), positive_int("min_count", min_count)
     counts = Counter()
     for run in re.findall(r"[a-z0-9.,'\-]+", stdlib_corpus(None).lower()):
         word = run.lstrip(".,'-")
@@ -142,13 +142,13 @@ def _word_sampler(temperature: float):
     return words, lengths, cum
 
 
-def _line_rng(base: int, kind: int, i: int) -> np.random.Generator:
+def line_rng(base: int, kind: int, i: int) -> np.random.Generator:
     # One independent stream per (line, purpose): line i never depends on how
     # many lines are drawn, nor on whether images or pens are rendered.
     return np.random.default_rng(np.random.SeedSequence(base, spawn_key=(kind, i)))
 
 
-def _base_seed(seed) -> int:
+def base_seed(seed) -> int:
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(0, 2**63))
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
@@ -156,7 +156,7 @@ def _base_seed(seed) -> int:
     raise TypeError(f"seed must be an int >= 0 or a numpy.random.Generator; got {seed!r}")
 
 
-_TEXT, _GEOMETRY, _NOISE, _PEN, _FONT = range(5)
+TEXT_STREAM, GEOMETRY_STREAM, NOISE_STREAM, PEN_STREAM, FONT_STREAM = range(5)
 
 
 def _number(rng: np.random.Generator, room: int) -> str:
@@ -218,15 +218,15 @@ def sample_texts(n: int, *, seed, chars: tuple = (8, 40), number_rate: float = 0
     -------
     list of str
     """
-    n = _positive("n", n, 0)
+    n = positive_int("n", n, 0)
     lo, hi = _range_arg("chars", chars, 1)
     if not 0.0 <= number_rate <= 1.0:
         raise ValueError(f"number_rate must lie in [0, 1]; got {number_rate!r}")
     if not 0.0 <= temperature <= 2.0:
         raise ValueError(f"temperature must lie in [0, 2]; got {temperature!r}")
-    start = _positive("start", start, 0)
-    base = _base_seed(seed)
-    return [_text(_line_rng(base, _TEXT, start + i), lo, hi, float(number_rate),
+    start = positive_int("start", start, 0)
+    base = base_seed(seed)
+    return [_text(line_rng(base, TEXT_STREAM, start + i), lo, hi, float(number_rate),
                   float(temperature)) for i in range(n)]
 
 

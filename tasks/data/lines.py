@@ -1,9 +1,9 @@
 """Synthetic text lines for line-level OCR and online handwriting, with no download.
 
-Text (:mod:`tasks.line_text`, re-exported here)
+Text (:mod:`tasks.data.line_text`, re-exported here)
     Words come from a fixed word list (:func:`word_list`) cut from the
     standard-library docstring corpus of the ``text`` experiment
-    (:func:`tasks.text.stdlib_corpus`), lower-cased and restricted to
+    (:func:`tasks.data.text.stdlib_corpus`), lower-cased and restricted to
     :data:`ALPHABET` (space, a-z, 0-9 and ``. , ' -``: 41 symbols); a share of
     the words are random numbers, so digits are not rare. A line is a run of
     words of a random target length (``chars=(lo, hi)``).
@@ -14,7 +14,7 @@ Images
     own glyph): the layout of every character pair is read once per font and
     the glyphs are placed exactly where :class:`matplotlib.textpath.TextPath`
     puts them for the whole line, so glyphs touch and kern naturally. Each glyph
-    is stored once as a signed distance field (the way :mod:`tasks.ocr` does)
+    is stored once as a signed distance field (the way :mod:`tasks.data.glyphs` does)
     and the line is sampled from those fields through a per-line map (height
     scale, width stretch, slant) plus per-glyph baseline jitter, a smooth
     baseline wave and slope, letter-spacing jitter, an ink-thickness offset,
@@ -32,7 +32,7 @@ Pen trajectories
 
 Fonts
     :data:`TRAIN_FONTS` and :data:`HELD_OUT_FONTS` are a fixed split of the 21
-    text faces of :data:`tasks.ocr.FONT_FILES`, chosen before any training;
+    text faces of :data:`tasks.data.glyphs.FONT_FILES`, chosen before any training;
     see :data:`HELD_OUT_FONTS` for why each face is held out.
 
 Labels
@@ -63,20 +63,20 @@ from typing import Sequence
 
 import numpy as np
 
-from . import ocr
+from . import glyphs
 # The alphabet, labels and texts live in line_text; they are re-exported here
 # so that one import serves a line experiment.
-from .line_text import (_FONT, _GEOMETRY, _INDEX, _NOISE, _PEN, ALPHABET, BLANK, NUM_CLASSES,
-                        WordList, _base_seed, _line_rng, ctc_min_lengths, decode, encode,
+from .line_text import (FONT_STREAM, GEOMETRY_STREAM, INDEX, NOISE_STREAM, PEN_STREAM, ALPHABET, BLANK, NUM_CLASSES,
+                        WordList, base_seed, line_rng, ctc_min_lengths, decode, encode,
                         sample_texts, word_list)
-from .sequences import _dtype, _positive
+from .common import float_dtype, positive_int
 
 __all__ = ["ALPHABET", "BLANK", "NUM_CLASSES", "ALL_FONTS", "TRAIN_FONTS", "HELD_OUT_FONTS",
            "encode", "decode", "ctc_min_lengths", "WordList", "word_list", "sample_texts",
            "LineDistortion", "LineSet", "render_lines", "make_lines"]
 
 #: Every face the lines can use (all have a glyph for every symbol of ALPHABET).
-ALL_FONTS = tuple(f[:-4] for f in ocr.FONT_FILES)
+ALL_FONTS = tuple(f[:-4] for f in glyphs.FONT_FILES)
 
 #: Faces never shown in training, fixed before any training. Not the easy ones:
 #:
@@ -99,7 +99,7 @@ HELD_OUT_FONTS = ("cmti10", "STIXGeneralItalic", "cmss10", "cmtt10")
 #: bold italic, Computer Modern roman and bold.
 TRAIN_FONTS = tuple(f for f in ALL_FONTS if f not in HELD_OUT_FONTS)
 
-_SPACE = _INDEX[" "]
+_SPACE = INDEX[" "]
 _RES = 64            # side of a glyph's cached distance field, in pixels
 _FRAME = 2.0         # minimum side of a glyph's field, in cap heights
 _FRAME_MARGIN = 0.3  # empty border around the ink in the field, in cap heights
@@ -122,18 +122,18 @@ class _LineGlyph:
 @functools.lru_cache(maxsize=None)
 def _line_glyph(font: str, char: str) -> _LineGlyph:
     from scipy.ndimage import distance_transform_edt
-    polys = ocr._outline(font, char)
+    polys = glyphs.outline(font, char)
     if not polys:
         raise ValueError(f"font {font!r} has no outline for {char!r}")
-    cap = ocr._cap_height(font)
+    cap = glyphs.cap_height(font)
     polys = [p / cap for p in polys]
     pts = np.concatenate(polys)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
-    # Unlike tasks.ocr's box, the field is not fitted to the glyph: every glyph
+    # Unlike tasks.data.glyphs's box, the field is not fitted to the glyph: every glyph
     # keeps its true size relative to the cap height, as in a line of text.
     side = max(_FRAME, float((hi - lo).max()) + 2 * _FRAME_MARGIN)
     corner = (lo + hi) / 2 - side / 2
-    inside = ocr._raster([(p - corner) / side for p in polys], _RES)
+    inside = glyphs.raster([(p - corner) / side for p in polys], _RES)
     sdf = np.where(inside, -(distance_transform_edt(inside) - 0.5),
                    distance_transform_edt(~inside) - 0.5) * (side / _RES)
     perimeter = float(sum(np.hypot(*np.diff(p, axis=0).T).sum() for p in polys))
@@ -179,15 +179,15 @@ def _font_layout(font: str) -> _FontLayout:
     from matplotlib.textpath import TextToPath
     seq = _de_bruijn(len(ALPHABET))
     s = "".join(ALPHABET[i] for i in seq)
-    face = get_font(str(ocr._font_path(font)))
+    face = get_font(str(glyphs.font_path(font)))
     face.set_size(TextToPath.FONT_SCALE, TextToPath.DPI)
-    glyphs, _, _ = TextToPath().get_glyphs_with_font(face, s, features=("-liga",))
-    if len(glyphs) != len(s):
+    laid_out, _, _ = TextToPath().get_glyphs_with_font(face, s, features=("-liga",))
+    if len(laid_out) != len(s):
         raise RuntimeError(f"layout of font {font!r} merged or split glyphs "
-                           f"({len(glyphs)} for {len(s)} characters)")
-    x = np.array([g[1] for g in glyphs])
-    # TextToPath lays out at FONT_SCALE; ocr._outline's TextPath is at size _TEXT_SIZE.
-    x = x * (ocr._TEXT_SIZE / TextToPath.FONT_SCALE) / ocr._cap_height(font)
+                           f"({len(laid_out)} for {len(s)} characters)")
+    x = np.array([g[1] for g in laid_out])
+    # TextToPath lays out at FONT_SCALE; glyphs.outline's TextPath is at size glyphs.TEXT_SIZE.
+    x = x * (glyphs.TEXT_SIZE / TextToPath.FONT_SCALE) / glyphs.cap_height(font)
     advance = np.zeros((NUM_CLASSES, NUM_CLASSES))
     ids = np.array(seq) + 1
     advance[ids[:-1], ids[1:]] = np.diff(x)
@@ -214,7 +214,7 @@ def _glyph_table(fonts: tuple) -> tuple:
 def _pen_glyph(font: str, char: str, spacing: float) -> tuple[np.ndarray, np.ndarray]:
     g = _line_glyph(font, char)
     steps = max(4, int(round(g.perimeter / spacing)))
-    return ocr._resample_contours(list(g.polys), steps)
+    return glyphs.resample_contours(list(g.polys), steps)
 
 
 # --------------------------------------------------------------------------
@@ -515,13 +515,13 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
     """
     texts = list(texts)
     B = len(texts)
-    H = _positive("height", height, 12)
+    H = positive_int("height", height, 12)
     if not isinstance(x_scale, (int, float)) or not 0.0 < x_scale <= 1.0:
         raise ValueError(f"x_scale must be a number in (0, 1]; got {x_scale!r}")
     if not isinstance(pen_spacing, (int, float)) or not 0.01 <= pen_spacing <= 2.0:
         raise ValueError(f"pen_spacing must be a number in [0.01, 2] (cap heights); "
                          f"got {pen_spacing!r}")
-    dt = _dtype(dtype)
+    dt = float_dtype(dtype)
     d = LineDistortion() if distortion is None else distortion
     if not isinstance(d, LineDistortion):
         raise TypeError(f"distortion must be a LineDistortion; got {type(d).__name__}")
@@ -538,11 +538,11 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
         if not t or t != t.strip(" "):
             raise ValueError(f"texts[{i}] must be non-empty without leading or trailing "
                              f"spaces; got {t!r}")
-    base = _base_seed(seed)
-    start = _positive("start", start, 0)
+    base = base_seed(seed)
+    start = positive_int("start", start, 0)
     used = tuple(sorted(set(per_line), key=ALL_FONTS.index))
     slot = {f: k for k, f in enumerate(used)}
-    plans = [_plan(t, f, slot[f], H, d, _line_rng(base, _GEOMETRY, start + i))
+    plans = [_plan(t, f, slot[f], H, d, line_rng(base, GEOMETRY_STREAM, start + i))
              for i, (t, f) in enumerate(zip(texts, per_line))]
 
     lengths = np.array([len(t) for t in texts], dtype=np.int64)
@@ -571,7 +571,7 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
                 n = image_lengths[i]
                 line = cols[k, :n].astype(np.float64)
                 if d.noise > 0:
-                    rng = _line_rng(base, _NOISE, start + int(i))
+                    rng = line_rng(base, NOISE_STREAM, start + int(i))
                     line += rng.normal(0.0, d.noise, line.shape)
                 images[:n, i] = np.clip(line, 0.0, 1.0)
         image_mask = np.arange(T)[:, None] < image_lengths[None, :]
@@ -579,7 +579,7 @@ def render_lines(texts: Sequence[str], *, fonts, seed, height: int = 24, x_scale
     pen = pen_mask = pen_lengths = None
     if render_pen:
         strokes = [_pen_line(p, f, H, float(pen_spacing), d.pen_noise,
-                             _line_rng(base, _PEN, start + i))
+                             line_rng(base, PEN_STREAM, start + i))
                    for i, (p, f) in enumerate(zip(plans, per_line))]
         pen_lengths = np.array([len(s) for s in strokes], dtype=np.int64)
         P = int(pen_lengths.max()) if B else 0
@@ -630,14 +630,14 @@ def make_lines(n: int, *, fonts: Sequence[str] = TRAIN_FONTS, seed, height: int 
         images (T, B, D=height), image_mask (T, B), pen (P, B, 3), pen_mask (P, B),
         labels (B, L_max) 0-padded, label_lengths (B,), texts, fonts.
     """
-    n = _positive("n", n, 0)
+    n = positive_int("n", n, 0)
     fonts = (fonts,) if isinstance(fonts, str) else tuple(fonts)
     if not fonts:
         raise ValueError("fonts must name at least one face")
-    start = _positive("start", start, 0)
-    base = _base_seed(seed)
+    start = positive_int("start", start, 0)
+    base = base_seed(seed)
     texts = sample_texts(n, seed=base, chars=chars, number_rate=number_rate, start=start)
-    perm = _line_rng(base, _FONT, 0).permutation(len(fonts))
+    perm = line_rng(base, FONT_STREAM, 0).permutation(len(fonts))
     per_line = [fonts[perm[(start + i) % len(fonts)]] for i in range(n)]
     return render_lines(texts, fonts=per_line, seed=base, height=height, x_scale=x_scale,
                         distortion=distortion, render_images=render_images,

@@ -6,7 +6,7 @@ UTF-8 file works too (:func:`load_text`). A :class:`Vocab` maps characters to
 indices; :func:`text_windows` cuts random windows and :func:`text_streams`
 contiguous streams (for truncated BPTT), both ``(T + 1, N)`` int64 id arrays,
 and :func:`next_char_data` turns such an array into one-hot
-:class:`~tasks.sequences.SequenceData` with next-character targets.
+:class:`~tasks.data.sequences.SequenceData` with next-character targets.
 
 Example::
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sequences import SequenceData, _dtype, _positive, _rng, one_hot
+from .common import SequenceData, as_rng, float_dtype, one_hot, positive_int
 
 __all__ = ["STDLIB_MODULES", "stdlib_corpus", "load_text", "Vocab", "text_windows",
            "text_streams", "next_char_data", "sample_text"]
@@ -88,7 +88,7 @@ def stdlib_corpus(max_chars: int | None = 500_000, *,
     str
     """
     if max_chars is not None:
-        max_chars = _positive("max_chars", max_chars)
+        max_chars = positive_int("max_chars", max_chars)
     parts, seen, size = [], set(), 0
     for name in sorted(modules):
         for doc in _docs(name):
@@ -115,7 +115,7 @@ def stdlib_corpus(max_chars: int | None = 500_000, *,
 def load_text(path, *, max_chars: int | None = None, encoding: str = "utf-8") -> str:
     """Read a text file (UTF-8 by default), optionally truncated to ``max_chars``."""
     text = Path(path).read_text(encoding=encoding)
-    return text if max_chars is None else text[:_positive("max_chars", max_chars)]
+    return text if max_chars is None else text[:positive_int("max_chars", max_chars)]
 
 
 @dataclass(frozen=True)
@@ -185,10 +185,10 @@ def text_windows(ids, n: int, length: int, *, seed) -> np.ndarray:
     ndarray, shape (T + 1, N), int64 -- column n is ``ids[s_n : s_n + T + 1]``.
     """
     ids = _ids(ids)
-    N, T = _positive("n", n), _positive("length", length)
+    N, T = positive_int("n", n), positive_int("length", length)
     if ids.shape[0] < T + 1:
         raise ValueError(f"text of {ids.shape[0]} ids is shorter than length + 1 = {T + 1}")
-    start = _rng(seed).integers(0, ids.shape[0] - T, size=N)
+    start = as_rng(seed).integers(0, ids.shape[0] - T, size=N)
     return ids[start[None, :] + np.arange(T + 1)[:, None]]
 
 
@@ -204,7 +204,7 @@ def text_streams(ids, batch_size: int) -> np.ndarray:
     -------
     ndarray, shape (L // batch_size, batch_size), int64
     """
-    ids, B = _ids(ids), _positive("batch_size", batch_size)
+    ids, B = _ids(ids), positive_int("batch_size", batch_size)
     L = ids.shape[0] // B
     if L < 2:
         raise ValueError(f"text of {ids.shape[0]} ids is too short for batch_size={B}")
@@ -231,7 +231,7 @@ def next_char_data(windows, vocab_size: int, *, dtype=np.float64) -> SequenceDat
     if w.ndim != 2 or w.shape[0] < 2 or not np.issubdtype(w.dtype, np.integer):
         raise ValueError(f"windows must be (T + 1, N) integer ids with T >= 1; got {w.dtype} {w.shape}")
     T, N = w.shape[0] - 1, w.shape[1]
-    return SequenceData(one_hot(w[:-1], _positive("vocab_size", vocab_size), _dtype(dtype)),
+    return SequenceData(one_hot(w[:-1], positive_int("vocab_size", vocab_size), float_dtype(dtype)),
                         w[1:].astype(np.int64), np.ones((T, N), dtype=bool), "every",
                         np.full(N, T, dtype=np.int64))
 
@@ -265,12 +265,12 @@ def sample_text(model, vocab: Vocab, prime: str, n: int, *, temperature: float =
     str
         ``prime`` followed by the ``n`` sampled characters.
     """
-    n = _positive("n", n)
+    n = positive_int("n", n)
     if not isinstance(prime, str) or not prime:
         raise ValueError(f"prime: expected a non-empty string, got {prime!r}")
     if not temperature > 0:
         raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
-    gen = _rng(rng)
+    gen = as_rng(rng)
     dtype = model.dtype or np.float64
     V = vocab.size
     was_training = model.training

@@ -1,7 +1,7 @@
 """The adding problem at T = 100 and 200: Elman-tanh, IRNN and LSTM against the trivial predictor.
 
 The task (Le, Jaitly & Hinton 2015's form of Hochreiter & Schmidhuber 1997's
-experiment 4; ``tasks.sequences.adding_problem(variant="le")``): every step
+experiment 4; ``tasks.data.sequences.adding_problem(variant="le")``): every step
 shows a value in U[0, 1] and a marker; exactly one step in each half of the
 sequence is marked, and at the last step the network must output the sum of
 the two marked values. Always answering the mean (1) scores an MSE of 1/6
@@ -26,7 +26,7 @@ import numpy as np
 import rnnbp
 from rnnbp.losses import mse
 
-from ..sequences import adding_baseline_mse, adding_problem
+from ..data.sequences import adding_baseline_mse, adding_problem
 from ..sweep import Sweep, Trial
 
 SUMMARY = "Elman-tanh vs IRNN vs LSTM on the adding problem at T=100 and 200, against the trivial baseline"

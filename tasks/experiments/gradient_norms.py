@@ -37,7 +37,7 @@ from rnnbp import monitor, plot
 from rnnbp.losses import mse
 
 from .. import figures
-from ..sequences import adding_baseline_mse, adding_problem
+from ..data.sequences import adding_baseline_mse, adding_problem
 from ..sweep import Sweep, Trial
 
 SUMMARY = ("||dL/dh_t|| over time and training (Elman rho 0.8/1.5, IRNN, LSTM, GRU), "

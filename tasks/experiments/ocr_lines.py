@@ -2,7 +2,7 @@
 
 The glyph experiment (``static-vs-recurrent-ocr``) hands every network one
 segmented character. Here the networks read a whole **line** whose
-characters are not segmented (``tasks.lines.make_lines``: words from a fixed
+characters are not segmented (``tasks.data.lines.make_lines``: words from a fixed
 word list, 8-40 characters, rendered from matplotlib's fonts with per-line
 distortions, baseline jitter, ink thickness and noise). Every model emits, at
 every time step, scores over the 41 symbols and the CTC blank, and every
@@ -40,7 +40,7 @@ the same for every model); validation on new lines of
 the training fonts (used for the window choice and early stopping only);
 test on new lines of the training fonts (*seen*) and on lines of the four
 ``HELD_OUT_FONTS`` (``cmti10``, ``STIXGeneralItalic``, ``cmss10``,
-``cmtt10``), fixed in ``tasks.lines`` before any training. Decoding is greedy
+``cmtt10``), fixed in ``tasks.data.lines`` before any training. Decoding is greedy
 (best path); prefix beam search is also reported for the bidirectional LSTM.
 
 Every trial returns its decoded test lines; the scores (CER and WER per font,
@@ -65,7 +65,7 @@ import rnnbp
 from rnnbp.losses import ctc
 from rnnbp.metrics import character_error_rate, word_error_rate
 
-from ..lines import ALPHABET, HELD_OUT_FONTS, NUM_CLASSES, TRAIN_FONTS, LineDistortion, decode, make_lines
+from ..data.lines import ALPHABET, HELD_OUT_FONTS, NUM_CLASSES, TRAIN_FONTS, LineDistortion, decode, make_lines
 from ..sweep import Sweep, Trial
 
 SUMMARY = ("Time-delay MLP vs LSTM, GRU and bidirectional LSTM, all CTC, reading whole text lines "

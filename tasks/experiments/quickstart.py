@@ -17,7 +17,7 @@ import rnnbp
 from rnnbp import plot
 from rnnbp.losses import mse
 
-from ..sequences import adding_baseline_mse, adding_problem
+from ..data.sequences import adding_baseline_mse, adding_problem
 
 SUMMARY = "LSTM vs Elman on the adding problem (T=30): loss curves and ||dL/dh_t|| over time"
 

@@ -1,6 +1,6 @@
 """LSTM versus Elman on the embedded Reber grammar, over many seeds, beside Hochreiter & Schmidhuber 1997.
 
-The task (``tasks.sequences.reber_sequences``; Cleeremans, Servan-Schreiber &
+The task (``tasks.data.sequences.reber_sequences``; Cleeremans, Servan-Schreiber &
 McClelland 1989; Hochreiter & Schmidhuber 1997, experiment 1): strings
 ``B (T|P) <Reber string> (T|P) E`` whose two outer symbols match; at every
 step the network predicts the next symbol. Predicting the second-to-last
@@ -11,7 +11,7 @@ and a test set of 256 random strings none of which occurs in the training
 set; training exemplars are drawn at random from the training set; the state
 starts at zero for every string. A trial is *solved* when every step of
 every string in both the test and the training set is predicted correctly
-(``tasks.sequences.reber_correct``: the legal next symbols are exactly the
+(``tasks.data.sequences.reber_correct``: the legal next symbols are exactly the
 most active outputs). We count the training sequences seen until then, up to
 a cap. Modern training differs from 1997's: a softmax output with
 cross-entropy, Adam, small minibatches, full BPTT, clipping.
@@ -32,7 +32,7 @@ import numpy as np
 import rnnbp
 from rnnbp.losses import softmax_cross_entropy
 
-from ..sequences import ReberData, reber_correct, reber_sequences
+from ..data.sequences import ReberData, reber_correct, reber_sequences
 from ..sweep import Sweep, Trial
 
 SUMMARY = "LSTM vs Elman on the embedded Reber grammar over 10 seeds: share solved and sequences needed"

@@ -1,7 +1,7 @@
 """Recurrent backprop beyond BPTT: settling networks (Almeida–Pineda) and RTRL, each against BPTT.
 
 Part 1 — **settling networks on OCR glyphs.** Digits rendered by
-``tasks.ocr`` (clean targets, small geometric distortion) are corrupted by
+``tasks.data.glyphs`` (clean targets, small geometric distortion) are corrupted by
 Gaussian pixel noise and an occluding square. A network must restore the
 clean image (denoising and completion: associative recall) and name the
 digit, from one output ``[image (S*S) | logits (10)]``; loss
@@ -45,7 +45,7 @@ from rnnbp.fixedpoint import FixedPoint
 from rnnbp.losses import mse, softmax_cross_entropy
 from rnnbp.rtrl import RTRL, rtrl_bytes
 
-from ..ocr import DIGITS, Distortion, ocr_dataset
+from ..data.glyphs import DIGITS, Distortion, ocr_dataset
 
 SUMMARY = "MLP vs settling net by RBP/Neumann/GMRES/CG/BPTT/TBPTT on OCR denoising; RTRL vs BPTT cost"
 
@@ -262,7 +262,7 @@ def _online(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
             tb = rnnbp.TruncatedBPTT(model, k1, k2)
             for t0_ in range(0, r["stream"], k1):
                 model.zero_grad()
-                losses[t0_:t0_ + k1] = tb.step(xs[t0_:t0_ + k1], ys[t0_:t0_ + k1], mse)
+                losses[t0_:t0_ + k1] = tb.train_step((xs[t0_:t0_ + k1], ys[t0_:t0_ + k1], None), mse).loss
                 opt.step()
         seconds = time.perf_counter() - t0
         tail = losses[-max(1, r["stream"] // 5):]

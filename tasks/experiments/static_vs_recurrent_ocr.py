@@ -1,6 +1,6 @@
 """Static versus recurrent backprop on OCR-style characters, tested on unseen fonts.
 
-The same rendered digits (``tasks.ocr.ocr_dataset``: matplotlib's fonts,
+The same rendered digits (``tasks.data.glyphs.ocr_dataset``: matplotlib's fonts,
 seeded affine distortion, stroke thickness and noise) are shown to networks
 in three views, and every test character is drawn in a font that never
 appears in training:
@@ -41,7 +41,7 @@ from rnnbp import plot
 from rnnbp.losses import softmax_cross_entropy
 
 from ..figures import accuracy_curves, confusion_matrix, image_grid
-from ..ocr import DIGITS, OCRSet, ocr_dataset, render_glyphs
+from ..data.glyphs import DIGITS, OCRSet, ocr_dataset, render_glyphs
 
 SUMMARY = "MLP and conv net on images vs Elman/LSTM/GRU on rows and pen strokes: OCR on held-out fonts"
 

@@ -1,6 +1,6 @@
 """Static versus recurrent backprop on sequences: accuracy versus dependency lag.
 
-The task (``tasks.sequences.delayed_class``): a sequence of one-hot symbols
+The task (``tasks.data.sequences.delayed_class``): a sequence of one-hot symbols
 in which one step, ``lag`` steps before the end, shows one of four class
 symbols and every other step a random distractor; the class must be named
 at the last step. The lag grows from 0 past the window of the static model.
@@ -29,7 +29,7 @@ import numpy as np
 import rnnbp
 from rnnbp.losses import softmax_cross_entropy
 
-from ..sequences import delayed_class
+from ..data.sequences import delayed_class
 from ..sweep import Sweep, Trial
 
 SUMMARY = "time-delay MLP (window w) vs Elman/LSTM/GRU by BPTT: accuracy versus dependency lag"

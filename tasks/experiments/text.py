@@ -1,10 +1,10 @@
 """Character-level language model on Python's own docstrings, trained by truncated BPTT.
 
 The corpus is built at run time from the docstrings of standard-library
-modules (``tasks.text.stdlib_corpus``: no download). The text is cut into
+modules (``tasks.data.text.stdlib_corpus``: no download). The text is cut into
 ``B`` contiguous streams; an LSTM reads them with truncated BPTT(k1, k2),
 its state carried from window to window, and after training it writes new
-text one character at a time (``tasks.text.sample_text``).
+text one character at a time (``tasks.data.text.sample_text``).
 
 Reported: bits per character on the training streams and on held-out text
 (the last tenth of the corpus), beside the unigram entropy (what a model
@@ -21,10 +21,10 @@ import numpy as np
 
 import rnnbp
 from rnnbp.losses import softmax_cross_entropy
-from rnnbp.train import Progress
+from rnnbp.history import Progress
 
-from ..sequences import one_hot
-from ..text import Vocab, sample_text, stdlib_corpus, text_streams
+from ..data.sequences import one_hot
+from ..data.text import Vocab, sample_text, stdlib_corpus, text_streams
 
 SUMMARY = "char-level LSTM on stdlib docstrings with truncated BPTT: bits/char and sampled text"
 

@@ -1,6 +1,6 @@
 r"""Truncated BPTT(k1, k2): how far back the error must reach, and how biased the truncated gradient is.
 
-The task is ``delayed_class`` (``tasks.sequences``): one of 4 class symbols
+The task is ``delayed_class`` (``tasks.data.sequences``): one of 4 class symbols
 is shown exactly ``lag`` steps before the end of a sequence of distractors,
 and the class is scored at the last step, so the dependency lag is known
 exactly. A GRU is trained by truncated BPTT(k1, k2) through
@@ -41,7 +41,7 @@ import rnnbp
 from rnnbp.losses import softmax_cross_entropy
 
 from .. import figures
-from ..sequences import delayed_class
+from ..data.sequences import delayed_class
 from ..sweep import Sweep, Trial
 
 SUMMARY = "Truncated BPTT(k1, k2) on a known lag: accuracy and gradient bias (cosine, norm ratio) versus k2"
@@ -102,7 +102,7 @@ def truncated_gradient(model: rnnbp.Layer, xs: np.ndarray, ys: np.ndarray, k1: i
     tb = rnnbp.TruncatedBPTT(model, k1, k2)
     model.zero_grad()
     for s in range(0, xs.shape[0], k1):
-        tb.step(xs[s:s + k1], ys[s:s + k1], _loss)      # adds into grads
+        tb.train_step((xs[s:s + k1], ys[s:s + k1], None), _loss)      # adds into grads
     return _flat_grads(model)
 
 
@@ -133,7 +133,7 @@ def _train(cfg: dict[str, Any], k2: int, seed: int, train, test,
             tb.reset()                                   # each batch is a new set of streams
             for s in range(0, T, k1):
                 model.zero_grad()
-                tb.step(train.xs[s:s + k1, idx], ys[s:s + k1, idx], _loss)
+                tb.train_step((train.xs[s:s + k1, idx], ys[s:s + k1, idx], None), _loss)
                 if (ys[s:s + k1, idx] >= 0).any():      # this chunk holds the scored step
                     rnnbp.clip_grad_norm(model, cfg["clip"])
                     opt.step()

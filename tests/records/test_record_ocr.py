@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tasks.experiments import static_vs_recurrent_ocr as experiment
-from tasks.ocr import available_fonts
+from tasks.data.glyphs import available_fonts
 from tests.records._record import folder, load_record
 
 OUT = folder("static-vs-recurrent-ocr")

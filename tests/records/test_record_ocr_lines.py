@@ -20,7 +20,7 @@ import json
 import pytest
 
 from tasks.experiments import ocr_lines as experiment
-from tasks.lines import HELD_OUT_FONTS, TRAIN_FONTS
+from tasks.data.lines import HELD_OUT_FONTS, TRAIN_FONTS
 from tests.records._record import ROOT, load_record
 
 DOCS = ROOT / "docs" / "experiments" / "ocr-lines.md"

@@ -1,15 +1,15 @@
 """Synthetic sequence tasks from the recurrent-network literature, by family.
 
-- :mod:`~tasks.sequences.adding`: the adding problem;
-- :mod:`~tasks.sequences.memory`: temporal order, copy (delayed recall),
+- :mod:`~tasks.data.sequences.adding`: the adding problem;
+- :mod:`~tasks.data.sequences.memory`: temporal order, copy (delayed recall),
   delayed class (accuracy versus lag);
-- :mod:`~tasks.sequences.grammars`: the (embedded) Reber grammar, temporal XOR;
-- :mod:`~tasks.sequences.series`: sine mixtures, Mackey–Glass windows;
-- :mod:`~tasks.sequences.data`: the :class:`SequenceData` container and
-  :func:`one_hot`.
+- :mod:`~tasks.data.sequences.grammars`: the (embedded) Reber grammar, temporal XOR;
+- :mod:`~tasks.data.sequences.series`: sine mixtures, Mackey–Glass windows;
+- :class:`SequenceData` and :func:`one_hot` come from :mod:`tasks.data.common`
+  and are re-exported here.
 
-Every name is importable from ``tasks.sequences`` itself
-(``from tasks.sequences import adding_problem``).
+Every name is importable from ``tasks.data.sequences`` itself
+(``from tasks.data.sequences import adding_problem``).
 
 Every generator is deterministic given ``seed`` (an ``int`` or a
 ``numpy.random.Generator``; numpy's global state is never touched) and
@@ -29,9 +29,7 @@ returns time-major arrays in a :class:`SequenceData`:
 """
 
 from .adding import adding_baseline_mse, adding_problem
-from .data import SequenceData, one_hot
-# The argument helpers that tasks.ocr and tasks.text share with the generators.
-from .data import _dtype, _positive, _rng  # noqa: F401
+from ..common import SequenceData, one_hot
 from .grammars import (REBER_SYMBOLS, ReberData, reber_accepts, reber_correct, reber_next_symbols,
                        reber_sequences, reber_strings, temporal_xor)
 from .memory import TEMPORAL_ORDER_SYMBOLS, copy_task, delayed_class, temporal_order

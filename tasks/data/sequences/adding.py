@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import SequenceData, _dtype, _fixed, _last_mask, _positive, _rng
+from ..common import SequenceData, as_rng, float_dtype, full_lengths, last_step_mask, positive_int
 
 __all__ = ["adding_problem", "adding_baseline_mse"]
 
@@ -42,8 +42,8 @@ def adding_problem(n: int, length: int, *, variant: str = "le", seed,
     SequenceData
         ``xs`` (T, N, 2), ``ys`` (N, 1) float, ``target_at="last"``.
     """
-    N, T0 = _positive("n", n), _positive("length", length, 2 if variant == "le" else 8)
-    rng, dt = _rng(seed), _dtype(dtype)
+    N, T0 = positive_int("n", n), positive_int("length", length, 2 if variant == "le" else 8)
+    rng, dt = as_rng(seed), float_dtype(dtype)
     cols = np.arange(N)
     if variant == "le":
         xs = np.zeros((T0, N, 2), dtype=np.float64)
@@ -54,7 +54,7 @@ def adding_problem(n: int, length: int, *, variant: str = "le", seed,
         xs[i, cols, 1] = 1.0
         xs[j, cols, 1] = 1.0
         ys = xs[i, cols, 0] + xs[j, cols, 0]
-        lengths = _fixed(N, T0)
+        lengths = full_lengths(N, T0)
     elif variant == "hochreiter":
         lengths = rng.integers(T0, T0 + T0 // 10 + 1, size=N).astype(np.int64)
         T = int(lengths.max())
@@ -75,7 +75,7 @@ def adding_problem(n: int, length: int, *, variant: str = "le", seed,
     else:
         raise ValueError(f"variant must be 'le' or 'hochreiter'; got {variant!r}")
     T = xs.shape[0]
-    return SequenceData(xs.astype(dt), ys[:, None].astype(dt), _last_mask(lengths, T),
+    return SequenceData(xs.astype(dt), ys[:, None].astype(dt), last_step_mask(lengths, T),
                         "last", lengths)
 
 

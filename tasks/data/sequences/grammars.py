@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .data import SequenceData, _dtype, _fixed, _positive, _rng, one_hot
+from ..common import SequenceData, as_rng, float_dtype, full_lengths, one_hot, positive_int
 
 __all__ = [
     "REBER_SYMBOLS", "ReberData", "reber_strings", "reber_accepts", "reber_next_symbols",
@@ -101,7 +101,7 @@ def reber_strings(n: int, *, embedded: bool = True, seed) -> list[str]:
     -------
     list of str, e.g. ``"BTBTSSXXTVVETE"`` for the embedded grammar.
     """
-    N, rng = _positive("n", n), _rng(seed)
+    N, rng = positive_int("n", n), as_rng(seed)
     out = []
     for _ in range(N):
         s = "B"
@@ -148,7 +148,7 @@ def reber_sequences(n: int, *, embedded: bool = True, seed, dtype=np.float64) ->
         :func:`reber_correct`.
     """
     strings = reber_strings(n, embedded=embedded, seed=seed)
-    dt = _dtype(dtype)
+    dt = float_dtype(dtype)
     N = len(strings)
     lengths = np.array([len(s) - 1 for s in strings], dtype=np.int64)
     T = int(lengths.max())
@@ -220,8 +220,8 @@ def temporal_xor(n: int, length: int, *, random_phase: bool = False, seed,
         ``xs`` (T, N, 1) bits, ``ys`` (T, N, 1) float next bits,
         ``mask`` (T, N) predictable steps, ``target_at="every"``.
     """
-    N, T = _positive("n", n), _positive("length", length)
-    rng, dt = _rng(seed), _dtype(dtype)
+    N, T = positive_int("n", n), positive_int("length", length)
+    rng, dt = as_rng(seed), float_dtype(dtype)
     n_triples = (T + 1 + 2) // 3 + 1
     ab = rng.integers(0, 2, size=(n_triples, 2, N))
     stream = np.concatenate([ab, (ab[:, 0] ^ ab[:, 1])[:, None]], axis=1).reshape(3 * n_triples, N)
@@ -231,4 +231,4 @@ def temporal_xor(n: int, length: int, *, random_phase: bool = False, seed,
     # an XOR bit is predictable once both of its operands have been seen
     mask = ((idx[1:] % 3) == 2) & (np.arange(T)[:, None] >= 1)
     return SequenceData(bits[:-1, :, None].astype(dt), bits[1:, :, None].astype(dt), mask,
-                        "every", _fixed(N, T))
+                        "every", full_lengths(N, T))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import SequenceData, _dtype, _fixed, _last_mask, _positive, _rng, one_hot
+from ..common import SequenceData, as_rng, float_dtype, full_lengths, last_step_mask, one_hot, positive_int
 
 __all__ = ["TEMPORAL_ORDER_SYMBOLS", "temporal_order", "copy_task", "delayed_class"]
 
@@ -46,14 +46,14 @@ def temporal_order(n: int, *, n_relevant: int = 2, length: tuple[int, int] = (10
         ``xs`` (T, N, 8) one-hot over ``TEMPORAL_ORDER_SYMBOLS = "EBabcdXY"``,
         ``ys`` (N,) int64 in ``[0, 2**n_relevant)``, ``target_at="last"``.
     """
-    N = _positive("n", n)
+    N = positive_int("n", n)
     windows = {2: [(10, 20), (50, 60)], 3: [(10, 20), (33, 43), (66, 76)]}
     if n_relevant not in windows:
         raise ValueError(f"n_relevant must be 2 or 3; got {n_relevant!r}")
     lo, hi = length
     if not (20 <= lo <= hi):
         raise ValueError(f"length must be (min, max) with 20 <= min <= max; got {length!r}")
-    rng, dt = _rng(seed), _dtype(dtype)
+    rng, dt = as_rng(seed), float_dtype(dtype)
     lengths = rng.integers(lo, hi + 1, size=N).astype(np.int64)
     T = int(lengths.max())
     sym = rng.integers(2, 6, size=(T, N))  # distractors a..d
@@ -68,7 +68,7 @@ def temporal_order(n: int, *, n_relevant: int = 2, length: tuple[int, int] = (10
     xs = one_hot(sym, 8, dt)
     xs[np.arange(T)[:, None] >= lengths[None, :]] = 0.0
     labels = (bits * (2 ** np.arange(n_relevant - 1, -1, -1))[:, None]).sum(axis=0)
-    return SequenceData(xs, labels.astype(np.int64), _last_mask(lengths, T), "last", lengths)
+    return SequenceData(xs, labels.astype(np.int64), last_step_mask(lengths, T), "last", lengths)
 
 
 def copy_task(n: int, *, n_symbols: int = 8, n_recall: int = 10, delay: int = 10,
@@ -98,9 +98,9 @@ def copy_task(n: int, *, n_symbols: int = 8, n_recall: int = 10, delay: int = 10
         ``mask`` is True on the K recall steps only (score every step by
         using ``data.valid`` instead). ``target_at="every"``.
     """
-    N, A, K = _positive("n", n), _positive("n_symbols", n_symbols), _positive("n_recall", n_recall)
-    delay = _positive("delay", delay, 0)
-    rng, dt = _rng(seed), _dtype(dtype)
+    N, A, K = positive_int("n", n), positive_int("n_symbols", n_symbols), positive_int("n_recall", n_recall)
+    delay = positive_int("delay", delay, 0)
+    rng, dt = as_rng(seed), float_dtype(dtype)
     T = 2 * K + delay + 1
     symbols = rng.integers(0, A, size=(K, N))
     inp = np.full((T, N), A)
@@ -110,7 +110,7 @@ def copy_task(n: int, *, n_symbols: int = 8, n_recall: int = 10, delay: int = 10
     ys[T - K:] = symbols
     mask = np.zeros((T, N), dtype=bool)
     mask[T - K:] = True
-    return SequenceData(one_hot(inp, A + 2, dt), ys, mask, "every", _fixed(N, T))
+    return SequenceData(one_hot(inp, A + 2, dt), ys, mask, "every", full_lengths(N, T))
 
 
 def delayed_class(n: int, lag: int, *, n_classes: int = 4, n_distractors: int = 4,
@@ -139,12 +139,12 @@ def delayed_class(n: int, lag: int, *, n_classes: int = 4, n_distractors: int = 
         ``xs`` (T, N, n_classes + n_distractors) one-hot, ``ys`` (N,) int64,
         ``target_at="last"``.
     """
-    N, lag = _positive("n", n), _positive("lag", lag, 0)
-    C, M = _positive("n_classes", n_classes, 2), _positive("n_distractors", n_distractors)
-    T = lag + 10 if length is None else _positive("length", length, lag + 1)
-    rng, dt = _rng(seed), _dtype(dtype)
+    N, lag = positive_int("n", n), positive_int("lag", lag, 0)
+    C, M = positive_int("n_classes", n_classes, 2), positive_int("n_distractors", n_distractors)
+    T = lag + 10 if length is None else positive_int("length", length, lag + 1)
+    rng, dt = as_rng(seed), float_dtype(dtype)
     sym = C + rng.integers(0, M, size=(T, N))
     labels = rng.integers(0, C, size=N).astype(np.int64)
     sym[T - 1 - lag] = labels
-    return SequenceData(one_hot(sym, C + M, dt), labels, _last_mask(_fixed(N, T), T), "last",
-                        _fixed(N, T))
+    return SequenceData(one_hot(sym, C + M, dt), labels, last_step_mask(full_lengths(N, T), T), "last",
+                        full_lengths(N, T))

@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from .data import SequenceData, _dtype, _fixed, _positive, _rng
+from ..common import SequenceData, as_rng, float_dtype, full_lengths, positive_int
 
 __all__ = ["sine_mixture", "mackey_glass", "series_windows", "mackey_glass_sequences"]
 
@@ -28,10 +28,10 @@ def sine_mixture(n: int, length: int, *, n_components: int = 3,
         ``xs`` (T, N, 1) = ``x_0 .. x_{T-1}``, ``ys`` (T, N, 1) =
         ``x_1 .. x_T``, ``target_at="every"``, mask all True.
     """
-    N, T, K = _positive("n", n), _positive("length", length), _positive("n_components", n_components)
+    N, T, K = positive_int("n", n), positive_int("length", length), positive_int("n_components", n_components)
     if not 0 < periods[0] <= periods[1]:
         raise ValueError(f"periods must be (min, max) with 0 < min <= max; got {periods!r}")
-    rng, dt = _rng(seed), _dtype(dtype)
+    rng, dt = as_rng(seed), float_dtype(dtype)
     P = np.exp(rng.uniform(np.log(periods[0]), np.log(periods[1]), size=(K, N)))
     phi = rng.uniform(0.0, 2 * np.pi, size=(K, N))
     a = rng.uniform(0.5, 1.0, size=(K, N))
@@ -39,7 +39,7 @@ def sine_mixture(n: int, length: int, *, n_components: int = 3,
     t = np.arange(T + 1, dtype=np.float64)[:, None, None]
     x = (a * np.sin(2 * np.pi * t / P + phi)).sum(axis=1)
     return SequenceData(x[:-1, :, None].astype(dt), x[1:, :, None].astype(dt),
-                        np.ones((T, N), dtype=bool), "every", _fixed(N, T))
+                        np.ones((T, N), dtype=bool), "every", full_lengths(N, T))
 
 
 @functools.lru_cache(maxsize=8)
@@ -98,7 +98,7 @@ def mackey_glass(n_samples: int, *, tau: float = 17.0, beta: float = 0.2, gamma:
     -------
     ndarray, shape (n_samples,), float64, read-only.
     """
-    N = _positive("n_samples", n_samples)
+    N = positive_int("n_samples", n_samples)
     if dt <= 0 or tau < dt or sample_interval < dt or discard < 0:
         raise ValueError("need dt > 0, tau >= dt, sample_interval >= dt, discard >= 0; got "
                          f"dt={dt}, tau={tau}, sample_interval={sample_interval}, discard={discard}")
@@ -127,14 +127,14 @@ def series_windows(series, n: int, length: int, *, horizon: int = 1, seed,
     s = s[:, None] if s.ndim == 1 else s
     if s.ndim != 2:
         raise ValueError(f"series must be (L,) or (L, D); got shape {np.shape(series)}")
-    N, T, H = _positive("n", n), _positive("length", length), _positive("horizon", horizon)
+    N, T, H = positive_int("n", n), positive_int("length", length), positive_int("horizon", horizon)
     if s.shape[0] < T + H:
         raise ValueError(f"series of length {s.shape[0]} is shorter than length + horizon = {T + H}")
-    rng, dt = _rng(seed), _dtype(dtype)
+    rng, dt = as_rng(seed), float_dtype(dtype)
     start = rng.integers(0, s.shape[0] - T - H + 1, size=N)
     idx = start[None, :] + np.arange(T)[:, None]
     return SequenceData(s[idx].astype(dt), s[idx + H].astype(dt), np.ones((T, N), dtype=bool),
-                        "every", _fixed(N, T))
+                        "every", full_lengths(N, T))
 
 
 def mackey_glass_sequences(n: int, length: int, *, n_samples: int = 5000, horizon: int = 1,
