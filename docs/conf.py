@@ -25,7 +25,6 @@ version = release = rnnbp.__version__
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
-    
     "sphinx.ext.mathjax",
     "numpydoc",
     "rnnbp_api",

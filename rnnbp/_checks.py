@@ -140,10 +140,13 @@ def probability(value: Any, name: str, *, allow_one: bool = False) -> float:
 
 def array(value: Any, name: str, *, ndim: int | None = None,
           dtype: np.dtype | None = None, finite: bool = True) -> np.ndarray:
-    """Check that ``value`` is a floating ndarray of rank ``ndim`` and dtype ``dtype``.
+    """Check that ``value`` is an ndarray of rank ``ndim`` (when given) and dtype ``dtype`` (when given).
 
-    The array is returned unchanged (never copied or cast): dtypes are chosen
-    once per model and never mixed silently.
+    With ``dtype=None`` any dtype passes (integer class labels included);
+    callers that need floats pass the model's dtype. With ``finite=True`` a
+    floating or complex array must hold no NaN or infinity. The array is
+    returned unchanged (never copied or cast): dtypes are chosen once per
+    model and never mixed silently.
     """
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array, got {type(value).__name__}")

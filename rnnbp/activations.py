@@ -1,7 +1,10 @@
 """The elementwise activations, one home: ``f``, ``f'`` from the output, and ``sup |f'|``.
 
-Every user -- the cells, the static activation layers, ``FixedPoint``,
-``RTRL`` and the gradient monitors -- reads the same three facts here:
+The static activation layers, the cells' step paths, ``FixedPoint``, ``RTRL``
+and the gradient monitors read these three facts here (the LSTM and GRU
+sequence kernels fuse their gate sigmoids into one ``tanh`` pass over
+pre-halved weights, with the same identity as below, and differentiate them
+inline):
 
 - ``apply(name, a)``: the activation ``y = f(a)``, in ``a``'s dtype (in place
   with ``out=a``);

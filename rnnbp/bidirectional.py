@@ -185,7 +185,8 @@ class Bidirectional(Layer):
             rec_f, rec_b = record["forward"], np.empty((T, B), dtype=np.float64)
         back_f = fwd.backward_seq if path == "fast" else fwd.backward_steps
         back_b = bwd.backward_seq if path == "fast" else bwd.backward_steps
-        zeros = lambda layer: tuple(np.zeros((B, n), dtype=dys.dtype) for n in layer.state_sizes)
+        def zeros(layer: Layer) -> tuple:
+            return tuple(np.zeros((B, n), dtype=dys.dtype) for n in layer.state_sizes)
         dxs_f, _ = back_f(np.ascontiguousarray(dys_f), _like(fwd, zeros(fwd)), cache.forward, record=rec_f)
         dxs_b, _ = back_b(np.ascontiguousarray(dys_b[index, cols]), _like(bwd, zeros(bwd)), cache.backward,
                           record=rec_b)

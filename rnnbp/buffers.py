@@ -9,7 +9,7 @@ step, pool on versus off). A :class:`BufferPool` trades memory for that
 time, only where the caller asks for it::
 
     pool = rnnbp.BufferPool(max_bytes=512 * 2**20)
-    history = rnnbp.fit(model, data, loss, opt, pool=pool)
+    history = rnnbp.fit(model, data, loss=loss, optimizer=opt, pool=pool)
     pool.clear()                     # the memory goes back now
 
 or ``unroll(..., pool=pool)`` / ``train_step(..., pool=pool)``. The pool is

@@ -172,15 +172,17 @@ class Conv2D(StaticLayer):
         O, Ho, Wo = y_shape[-3:]
         N = cols.shape[1] // (Ho * Wo)
         W2 = self.params["W"].reshape(O, -1)
-        dz = np.ascontiguousarray(dy.reshape(N, O, Ho, Wo).transpose(1, 0, 2, 3)).reshape(O, -1)  # y = z transposed to (N, O, Ho, Wo)
+        # y = z transposed to (N, O, Ho, Wo)
+        dz = np.ascontiguousarray(dy.reshape(N, O, Ho, Wo).transpose(1, 0, 2, 3)).reshape(O, -1)
         self.grads["b"] += dz.sum(axis=1)                                        # z = W2 @ cols + b
         self.grads["W"] += (dz @ cols.T).reshape(self.grads["W"].shape)          # z = W2 @ cols
         dcols = (W2.T @ dz).reshape(C, kh, kw, N, Ho, Wo)                        # z = W2 @ cols
         dxp = np.zeros((N, C, H + 2 * ph, W_ + 2 * pw), dtype=self.dtype)
-        for p in range(kh):                                                      # cols = im2col(xp): xp[n, c, i·sh + p, j·sw + q]
+        # cols = im2col(xp): xp[n, c, i·sh + p, j·sw + q]
+        for p in range(kh):
             for q in range(kw):
                 dxp[:, :, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw] += \
-                    dcols[:, p, q].transpose(1, 0, 2, 3)                         # (each offset (p, q) reads a strided slice of xp)
+                    dcols[:, p, q].transpose(1, 0, 2, 3)             # each offset (p, q) reads a strided slice of xp
         dx = dxp[:, :, ph:ph + H, pw:pw + W_]                                    # xp = pad(x)
         return np.ascontiguousarray(dx).reshape(x_shape), ()
 
@@ -285,7 +287,8 @@ class MaxPool2D(StaticLayer):
         H, W_ = x_shape[-2:]
         dy4 = dy.reshape(N, C, Ho, Wo)
         dx = np.zeros((N, C, H, W_), dtype=dtype)
-        for p in range(kh):                                                       # y = x[n, c, i·sh + p*, j·sw + q*] at the argmax (p*, q*)
+        # y = x[n, c, i·sh + p*, j·sw + q*] at the argmax (p*, q*)
+        for p in range(kh):
             for q in range(kw):
                 dx[:, :, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw] += \
                     np.where(arg == p * kw + q, dy4, 0)                           # (overlapping windows add)

@@ -53,7 +53,6 @@ METHODS = ("rbp", "neumann", "gmres", "bicgstab", "cg", "bptt", "tbptt")
 #: Activations of :class:`FixedPoint`, each with ``sup |f'|`` (which enters the
 #: contraction condition); read from ``rnnbp.activations``.
 ACTIVATIONS = MappingProxyType({name: activations.gamma(name) for name in activations.NAMES})
-_KRYLOV = ("gmres", "bicgstab", "cg")
 
 
 @dataclass(frozen=True)
@@ -253,7 +252,8 @@ class FixedPoint(StaticLayer):
                     phase="forward", method="settle", residual=cache.residual,
                     iterations=cache.iterations, tol=self.tol)
             h = cache.h
-            fp = activations.derivative(self.activation, activations.apply(self.activation, h @ p["W_hh"] + cache.c))  # f'(a*)
+            a = h @ p["W_hh"] + cache.c                                             # a* = h* W_hh + c
+            fp = activations.derivative(self.activation, activations.apply(self.activation, a))  # f'(a*)
             z, iters, r = self._adjoint(g, fp, method)
             dc = z * fp                                  # h* = f(a*)
             gr["W_hh"] += h.T @ dc                       # a* = c + h* W_hh
@@ -275,7 +275,8 @@ class FixedPoint(StaticLayer):
         def residual(z: np.ndarray) -> float:
             return float(np.max(np.abs(g + (z * fp) @ W_hh_T - z))) / scale
 
-        if method == "neumann":                          # z = alpha sum_k g (J^T)^k, J = (1-alpha) I + alpha diag(f') W_hh^T
+        # neumann: z = alpha sum_k g (J^T)^k, J = (1-alpha) I + alpha diag(f') W_hh^T
+        if method == "neumann":
             v = alpha * g
             z = v.copy()
             for _ in range(self.neumann_terms - 1):

@@ -10,11 +10,11 @@ Shapes
 - a sequence (time-major): ``xs`` is ``(T, B, D)``, ``ys`` is ``(T, B, O)``;
 - a state is a tuple of ``(B, H)`` arrays: ``()`` for static layers;
 - a mask is a ``(T, B)`` boolean array, ``False`` where a sequence has ended.
-
-One module for one idea, the protocol: it passes ~450 lines only because
-every member (the step loop, state helpers, the hooks ``reseed``,
-``from_config``, ``summary``) carries its documentation here.
 """
+
+# Maintainers: one module for one idea, the protocol. It passes ~450 lines
+# because every member (the step loop, state helpers, the hooks reseed,
+# from_config, summary) carries its documentation here.
 
 from __future__ import annotations
 

@@ -7,8 +7,6 @@ records``, a separate step of ``.ci/run``). ``-m "not slow"`` is the quick
 run of the code's tests.
 """
 
-import pytest
-
 
 def pytest_collection_modifyitems(config, items):
     if "records" in (config.option.markexpr or ""):

@@ -20,6 +20,8 @@ import pytest
 
 import rnnbp
 
+pytestmark = pytest.mark.slow      # builds the Sphinx site once (~15 s)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

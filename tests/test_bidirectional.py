@@ -37,6 +37,7 @@ def test_reverse_valid_prefix_reverses_each_prefix_and_keeps_padding():
     np.testing.assert_array_equal(rev[index, np.arange(B)], a)      # its own inverse
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("merge", ["concat", "sum"])
 @pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
 @pytest.mark.parametrize("cell", sorted(CELLS))

@@ -1,4 +1,4 @@
-"""The opt-in BufferPool: bit-identical results, reuse only of unreferenced buffers, a bound, and memory back on clear()."""
+"""The opt-in BufferPool: bit-identical results, reuse only of unreferenced buffers, a bound, memory back on clear()."""
 
 import copy
 import os
@@ -239,6 +239,7 @@ def test_without_a_pool_the_kernels_allocate_fresh():
     assert a is not b
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 def test_rss_falls_back_after_del_graph_and_clear():
     """LSTM(256, 256, float32), T = 1200, B = 32: the pool holds hundreds of MiB until clear(), then RSS is back."""

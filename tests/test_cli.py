@@ -34,6 +34,7 @@ def _numbers(out: Path) -> dict:
     return strip(record)
 
 
+@pytest.mark.slow
 def test_numbers_do_not_depend_on_the_blas_threads_of_the_environment(tmp_path):
     """The headline experiment, quick: unpinned, its losses differ in the 8th digit between 1 and 2
     OpenBLAS threads (the MLP's, the CNN's, ...); python -m tasks pins one thread whatever the
@@ -55,6 +56,7 @@ def test_numbers_do_not_depend_on_the_blas_threads_of_the_environment(tmp_path):
     assert runs["1"] == runs["2"]
 
 
+@pytest.mark.slow
 def test_threads_option_sets_the_count(tmp_path):
     done = _run(["run", "quickstart", "--quick", "--threads", "2", "--out", str(tmp_path)])
     assert done.stdout.splitlines()[0].startswith("rnnbp tasks: 1 worker (this process) x 2 BLAS threads")
@@ -65,6 +67,7 @@ def test_threads_option_sets_the_count(tmp_path):
         assert run["blas_in_this_process"]["threadpoolctl"] == [2]
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_the_full_quickstart_run_leaves_a_fresh_clone_clean(tmp_path):
     """From a clean clone, the full (not --quick) quickstart writes only to the git-ignored runs/,

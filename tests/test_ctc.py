@@ -180,6 +180,7 @@ def test_finite_differences():
     assert worst <= 1e-7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_stable_at_T_2000(dtype):
     rng = np.random.default_rng(6)

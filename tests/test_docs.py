@@ -1,4 +1,4 @@
-"""The documentation: every public name is in the API reference, every docstring example runs."""
+"""The documentation: every docstring example runs, once (the guides' code: tests/test_guides.py)."""
 
 import doctest
 import importlib
@@ -12,7 +12,16 @@ import pytest
 import rnnbp
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = sorted(m.name for m in pkgutil.iter_modules(rnnbp.__path__, "rnnbp.") if not m.name.split(".")[-1].startswith("_"))
+# Every public module, subpackages included (rnnbp.cells.*), each once; the
+# deprecated old paths (modules with ALIAS_OF) have no examples of their own.
+MODULES = sorted(m.name for m in pkgutil.walk_packages(rnnbp.__path__, "rnnbp.")
+                 if not any(part.startswith("_") for part in m.name.split("."))
+                 and not hasattr(importlib.import_module(m.name), "ALIAS_OF"))
+
+
+def test_every_module_with_examples_is_collected():
+    assert {"rnnbp.cells.lstm", "rnnbp.cells.gru", "rnnbp.cells.elman", "rnnbp.loop"} <= set(MODULES)
+    assert "rnnbp.train" not in MODULES and len(MODULES) == len(set(MODULES))
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -21,6 +30,7 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
     module = importlib.import_module(name)
     result = doctest.testmod(module, extraglobs={"np": np, "rnnbp": rnnbp}, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+    assert not any(tmp_path.iterdir()), f"{name}: an example wrote into the current directory"
 
 
 def test_every_public_name_has_a_docstring():
@@ -38,6 +48,7 @@ def test_readme_gives_the_two_commands_that_ci_runs():
     assert blocks[1] in ci.splitlines()
 
 
+@pytest.mark.slow
 def test_readme_python_example_prints_what_it_says(capsys):
     """The README's dozen lines print ``||dL/dh_t||`` for t = 0..T-1 of full BPTT.
 
@@ -62,3 +73,12 @@ def test_readme_python_example_prints_what_it_says(capsys):
     W = model.params["1.W"]  # Linear(24, 1): y = h W + b
     np.testing.assert_allclose(norms[-1], np.linalg.norm(namespace["dys"] @ W.T), rtol=1e-12)
     assert np.all(norms[:-1] > 0)  # full BPTT reaches every earlier step
+
+
+def test_protocol_page_lists_every_member_of_layer():
+    """docs/protocol.md's "Every member" table names each public member of rnnbp.Layer."""
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    table = text.split("## Every member")[1].split("\n## ")[0]
+    listed = set(re.findall(r"`([a-z_]+)(?:\(|`)", table))
+    missing = sorted(n for n in dir(rnnbp.Layer) if not n.startswith("_") and n not in listed)
+    assert not missing, f"docs/protocol.md's member table lacks {missing}"

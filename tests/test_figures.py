@@ -79,6 +79,7 @@ def test_only_the_two_figure_modules_import_matplotlib_to_draw():
     assert _drawing_imports(ROOT / "rnnbp" / "plot.py") and _drawing_imports(ROOT / "tasks" / "figures.py")
 
 
+@pytest.mark.slow
 def test_importing_tasks_figures_does_not_import_matplotlib():
     """matplotlib is loaded lazily: on the first figure, or the first use of ``Figure``."""
     import subprocess

@@ -196,7 +196,8 @@ def test_bad_constructor_arguments_name_the_argument(kwargs, name):
 ])
 def test_non_numbers_are_type_errors(kwargs, name):
     # A bool is not a number here: damping=True used to pass as 1.0.
-    with pytest.raises(TypeError, match=rf"{name}: expected a number in .*\({type(next(iter(kwargs.values()))).__name__}\)"):
+    got = type(next(iter(kwargs.values()))).__name__
+    with pytest.raises(TypeError, match=rf"{name}: expected a number in .*\({got}\)"):
         FixedPoint(2, 3, **kwargs)
 
 

@@ -183,6 +183,7 @@ def test_default_k_is_about_sqrt_T():
     assert rnnbp.unroll(model, np.zeros((100, B, D)), recompute=False).recompute is None
 
 
+@pytest.mark.slow
 def test_recompute_keeps_a_fraction_of_the_memory():
     """numpy reports its allocations to tracemalloc: the graph keeps checkpoints, not caches."""
     model = rnnbp.LSTM(8, 32, seed=0)

@@ -73,6 +73,7 @@ FIT_TRIALS = [Trial(f"H={h}/seed={s}", fit_trial, {"hidden": h, "seed": s}) for 
 
 # -- identical results however it runs ------------------------------------------
 
+@pytest.mark.slow
 def test_process_pool_gives_the_serial_results_in_trial_order():
     serial = run_trials(FIT_TRIALS, progress=False)
     with PinnedProcessPool(2) as pool:
@@ -86,6 +87,7 @@ def test_process_pool_gives_the_serial_results_in_trial_order():
     assert set(serial[0]["norms"]) == set(rnnbp.Sequential(rnnbp.LSTM(2, 3), rnnbp.Linear(3, 1)).params)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_serial_results():
     pytest.importorskip("dask.distributed")
     serial = run_trials(FIT_TRIALS, progress=False)
@@ -136,6 +138,7 @@ def test_a_failing_trial_is_reported_and_resume_reruns_only_it(tmp_path):
     assert len(journal.read_text().splitlines()) == 6
 
 
+@pytest.mark.slow
 def test_resume_after_a_worker_is_killed(tmp_path):
     reference_dir = tmp_path / "reference"
     reference_dir.mkdir()
@@ -226,6 +229,7 @@ def _numbers(out: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_reber_quick_gives_the_same_numbers_serial_on_two_processes_and_on_dask(tmp_path):
     runs = {"serial": ["--jobs", "1"], "jobs2": ["--jobs", "2"]}
     try:
@@ -244,6 +248,7 @@ def test_reber_quick_gives_the_same_numbers_serial_on_two_processes_and_on_dask(
         assert _numbers(tmp_path / name) == serial, name
 
 
+@pytest.mark.slow
 def test_reber_resume_from_the_command_line_recomputes_only_the_missing_trials(tmp_path):
     out = tmp_path / "reber"
     _cli("run", "reber", "--quick", "--out", str(out))
@@ -258,6 +263,7 @@ def test_reber_resume_from_the_command_line_recomputes_only_the_missing_trials(t
     assert _numbers(out) == complete
 
 
+@pytest.mark.slow
 def test_the_sweeps_guide_example_prints_what_the_guide_says(tmp_path):
     """docs/sweeps.md: the grid of fit calls on two worker processes, and its printed output."""
     import re

@@ -41,6 +41,7 @@ def _random_state(model, B, rng):
         for s in model.flatten_state(model.initial_state(B))])
 
 
+@pytest.mark.slow
 def test_gradcheck_whole_graph(model):
     rng = np.random.default_rng(0)
     xs = rng.normal(size=(6, 3, 3))

@@ -11,8 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import rnnbp
 from rnnbp import plot
 from rnnbp.losses import mse

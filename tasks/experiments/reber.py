@@ -47,15 +47,24 @@ PUBLISHED = {
     "criterion": "all string symbols of all sequences in the test set and the training set predicted correctly "
                  "(the most active outputs are exactly the possible next symbols); 256 training and 256 test strings",
     "rows": [
-        {"method": "RTRL", "hidden": "3 units", "weights": "~170", "lr": 0.05, "success": "some fraction", "sequences": 173_000},
-        {"method": "RTRL", "hidden": "12 units", "weights": "~494", "lr": 0.1, "success": "some fraction", "sequences": 25_000},
-        {"method": "ELM (Elman net)", "hidden": "15 units", "weights": "~435", "lr": None, "success_percent": 0, "sequences": ">200,000"},
-        {"method": "RCC", "hidden": "7-9 units", "weights": "~119-198", "lr": None, "success_percent": 50, "sequences": 182_000},
-        {"method": "LSTM", "hidden": "4 blocks of 1", "weights": 264, "lr": 0.1, "success_percent": 100, "sequences": 39_740},
-        {"method": "LSTM", "hidden": "3 blocks of 2", "weights": 276, "lr": 0.1, "success_percent": 100, "sequences": 21_730},
-        {"method": "LSTM", "hidden": "3 blocks of 2", "weights": 276, "lr": 0.2, "success_percent": 97, "sequences": 14_060},
-        {"method": "LSTM", "hidden": "4 blocks of 1", "weights": 264, "lr": 0.5, "success_percent": 97, "sequences": 9_500},
-        {"method": "LSTM", "hidden": "3 blocks of 2", "weights": 276, "lr": 0.5, "success_percent": 100, "sequences": 8_440},
+        {"method": "RTRL", "hidden": "3 units", "weights": "~170",
+         "lr": 0.05, "success": "some fraction", "sequences": 173_000},
+        {"method": "RTRL", "hidden": "12 units", "weights": "~494",
+         "lr": 0.1, "success": "some fraction", "sequences": 25_000},
+        {"method": "ELM (Elman net)", "hidden": "15 units", "weights": "~435",
+         "lr": None, "success_percent": 0, "sequences": ">200,000"},
+        {"method": "RCC", "hidden": "7-9 units", "weights": "~119-198",
+         "lr": None, "success_percent": 50, "sequences": 182_000},
+        {"method": "LSTM", "hidden": "4 blocks of 1", "weights": 264,
+         "lr": 0.1, "success_percent": 100, "sequences": 39_740},
+        {"method": "LSTM", "hidden": "3 blocks of 2", "weights": 276,
+         "lr": 0.1, "success_percent": 100, "sequences": 21_730},
+        {"method": "LSTM", "hidden": "3 blocks of 2", "weights": 276,
+         "lr": 0.2, "success_percent": 97, "sequences": 14_060},
+        {"method": "LSTM", "hidden": "4 blocks of 1", "weights": 264,
+         "lr": 0.5, "success_percent": 97, "sequences": 9_500},
+        {"method": "LSTM", "hidden": "3 blocks of 2", "weights": 276,
+         "lr": 0.5, "success_percent": 100, "sequences": 8_440},
     ],
     "lstm_best": {"success_percent": 100, "trials": 30, "mean_sequences": 8_440},
     "elman": {"success_percent": 0, "within_sequences": 200_000},
@@ -190,7 +199,8 @@ def figure(results: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]):
     ax.scatter([j + 1], [PUBLISHED["elman"]["within_sequences"]], color="k", marker="^", zorder=3,
                label="H&S 1997 Elman (ELM): 0%, > 200,000")
     ax.axhline(cap, color="0.5", ls="--", lw=1, label=f"our cap ({cap:,}); x = not solved")
-    ax.set_xticks(list(range(j + 2)), [f"{n}\n(ours)" for n in names] + ["LSTM\n(1997)", "Elman\n(1997)"], fontsize="small")
+    ax.set_xticks(list(range(j + 2)), [f"{n}\n(ours)" for n in names] + ["LSTM\n(1997)", "Elman\n(1997)"],
+                  fontsize="small")
     ax.set_yscale("log")
     ax.set_ylabel("training sequences until solved")
     ax.set_title("Embedded Reber grammar: trials solved and cost")

@@ -219,7 +219,8 @@ def _settling_part(cfg: dict[str, Any], seed: int) -> dict[str, Any]:
     ref = _fp_grad(model, batch, w, **exact)
     sweep = {"K": cfg["sweep_K"], "neumann": [], "tbptt": [], "bptt_K_steps": []}
     for K in cfg["sweep_K"]:
-        sweep["neumann"].append(_agreement(_fp_grad(model, batch, w, method="neumann", neumann_terms=K), ref)["rel_error"])
+        grad = _fp_grad(model, batch, w, method="neumann", neumann_terms=K)
+        sweep["neumann"].append(_agreement(grad, ref)["rel_error"])
         sweep["tbptt"].append(_agreement(_fp_grad(model, batch, w, method="tbptt", truncate=K), ref)["rel_error"])
         sweep["bptt_K_steps"].append(_agreement(_fp_grad(model, batch, w, method="bptt", steps=K), ref)["rel_error"])
     costs = {"mlp": _costs(models["mlp"], "mlp", batch, w)}
@@ -335,7 +336,8 @@ def _figures(out: Path, cfg: dict, settling: dict, examples: tuple, rtrl: dict, 
         ax1.plot([e["seconds"] for e in c], [e["accuracy"] for e in c], "o-", ms=3, color=colors[m], label=LABELS[m])
         ax2.plot([e["seconds"] for e in c], [e["recon_mse"] for e in c], "o-", ms=3, color=colors[m])
     ax1.set(xlabel="training time (s)", ylabel="test accuracy", title="Classifying corrupted glyphs")
-    ax2.set(xlabel="training time (s)", ylabel="test reconstruction MSE", yscale="log", title="Restoring the clean glyph")
+    ax2.set(xlabel="training time (s)", ylabel="test reconstruction MSE", yscale="log",
+            title="Restoring the clean glyph")
     ax1.legend(fontsize=7)
     costs = settling["costs_per_batch"]
     x = np.arange(len(methods))

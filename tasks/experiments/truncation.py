@@ -168,7 +168,10 @@ def make_trials(cfg: dict[str, Any], seed: int) -> list[Trial]:
 
 
 def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[str, Any]:
-    """Train for every k2 and seed (through ``sweep``), measure the gradient bias; write ``accuracy.png`` and ``gradient_bias.png``."""
+    """Train for every k2 and seed (through ``sweep``), measure the gradient bias.
+
+    Writes ``accuracy.png`` and ``gradient_bias.png``.
+    """
     cfg = QUICK if quick else FULL
     T, k1, lag = cfg["T"], cfg["k1"], cfg["lag"]
     if T % k1:

@@ -38,7 +38,7 @@ from .series import mackey_glass, mackey_glass_sequences, series_windows, sine_m
 __all__ = [
     "SequenceData", "ReberData", "one_hot",
     "adding_problem", "adding_baseline_mse", "temporal_order", "copy_task",
-    "REBER_SYMBOLS", "reber_strings", "reber_accepts", "reber_next_symbols",
+    "REBER_SYMBOLS", "TEMPORAL_ORDER_SYMBOLS", "reber_strings", "reber_accepts", "reber_next_symbols",
     "reber_sequences", "reber_correct", "temporal_xor", "sine_mixture",
     "mackey_glass", "series_windows", "mackey_glass_sequences", "delayed_class",
 ]
