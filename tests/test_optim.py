@@ -1,4 +1,4 @@
-"""Tests of rnnbp.optim and rnnbp.schedules: hand-computed steps, PyTorch trajectories, schedules, contracts."""
+"""Tests of rnnbp.optim: hand-computed steps, PyTorch trajectories, contracts (schedules: tests/test_schedules.py)."""
 
 from __future__ import annotations
 
@@ -229,24 +229,6 @@ def test_validation_errors():
         StepLR(model, step_size=1)
 
 
-def test_schedules_by_hand():
-    def lrs(make, n=7):
-        opt = SGD(({"w": np.zeros(1)}, {"w": np.zeros(1)}), lr=2.0)
-        sched = make(opt)
-        out = []
-        for _ in range(n):
-            assert sched.lr == opt.lr
-            out.append(opt.lr)
-            sched.step()
-        return out
-
-    assert lrs(lambda o: StepLR(o, 3, gamma=0.5)) == [2, 2, 2, 1, 1, 1, 0.5]
-    np.testing.assert_allclose(lrs(lambda o: ExponentialLR(o, 0.5)), 2 * 0.5 ** np.arange(7))
-    cos = lrs(lambda o: CosineLR(o, T_max=4, eta_min=0.5), n=9)
-    np.testing.assert_allclose(cos, 0.5 + 1.5 * (1 + np.cos(np.pi * np.arange(9) / 4)) / 2)
-    assert cos[4] == 0.5 and cos[8] == 2.0  # periodic past T_max, as in PyTorch
-
-
 def test_validation_errors_name_the_argument_and_what_came():
     """The shared validators' messages: argument, expected interval or type, what arrived."""
     model = _Toy()
@@ -273,30 +255,6 @@ def test_validation_errors_name_the_argument_and_what_came():
         sched.load_state_dict({"epoch": "2", "base_lr": 1.0})
     with pytest.raises(ValueError, match=r"eta_min: expected a number in \[0, inf\), got -0.1"):
         CosineLR(opt, T_max=3, eta_min=-0.1)
-
-
-def test_schedule_state_dict_roundtrip():
-    opt = SGD(({"w": np.zeros(1)}, {"w": np.zeros(1)}), lr=2.0)
-    sched = StepLR(opt, step_size=2, gamma=0.5)
-    for _ in range(5):
-        sched.step()
-    saved = sched.state_dict()
-    assert saved == {"epoch": 5, "base_lr": 2.0}
-    other_opt = SGD(({"w": np.zeros(1)}, {"w": np.zeros(1)}), lr=7.0)
-    other = StepLR(other_opt, step_size=2, gamma=0.5)
-    other.load_state_dict(saved)
-    assert other.epoch == 5 and other.base_lr == 2.0 and other_opt.lr == opt.lr == 0.5
-
-
-@pytest.mark.parametrize("name", ["StepLR", "ExponentialLR", "CosineLR"])
-def test_schedules_from_optim_warn_and_point_to_schedules(name):
-    """The old spelling still works, but only with a DeprecationWarning naming the new home."""
-    with pytest.warns(DeprecationWarning, match=rf"rnnbp.optim.{name} has moved: use rnnbp.schedules.{name}"):
-        cls = getattr(rnnbp.optim, name)
-    assert cls is getattr(rnnbp.schedules, name)
-    with pytest.warns(DeprecationWarning, match="rnnbp.schedules"):
-        exec(f"from rnnbp.optim import {name}", {})
-    assert name not in rnnbp.optim.__all__ and name in rnnbp.schedules.__all__
 
 
 def test_optim_still_raises_attribute_error_for_unknown_names():
@@ -331,31 +289,3 @@ def test_trajectory_matches_torch(cls, kw):
         for n, tp in tparams.items():
             np.testing.assert_allclose(history[step][n], tp.detach().numpy(), rtol=1e-12, atol=1e-14,
                                        err_msg=f"step {step}, parameter {n}")
-
-
-@pytest.mark.parametrize("name, ours, theirs", [
-    ("step", lambda o: StepLR(o, step_size=3, gamma=0.5), ("StepLR", dict(step_size=3, gamma=0.5))),
-    ("exp", lambda o: ExponentialLR(o, gamma=0.9), ("ExponentialLR", dict(gamma=0.9))),
-    ("cos", lambda o: CosineLR(o, T_max=10, eta_min=0.01),
-     ("CosineAnnealingLR", dict(T_max=10, eta_min=0.01))),
-])
-def test_schedules_match_torch(name, ours, theirs):
-    torch = pytest.importorskip("torch")
-    model = _Toy()
-    A = coefficients(model)
-    opt = Adam(model, lr=0.1)
-    sched = ours(opt)
-    tparams = {n: torch.tensor(p, requires_grad=True) for n, p in model.params.items()}
-    topt = torch.optim.Adam(list(tparams.values()), lr=0.1)
-    tsched = getattr(torch.optim.lr_scheduler, theirs[0])(topt, **theirs[1])
-    for epoch in range(25):
-        assert opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12, abs=1e-15), epoch
-        fill_grads(model, A)
-        opt.step()
-        for n, tp in tparams.items():
-            tp.grad = torch.from_numpy(model.grads[n].copy())
-        topt.step()
-        sched.step()
-        tsched.step()
-    for n, tp in tparams.items():
-        np.testing.assert_allclose(model.params[n], tp.detach().numpy(), rtol=1e-12, atol=1e-14)
