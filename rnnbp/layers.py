@@ -174,8 +174,9 @@ class Dropout(StaticLayer):
     Notes
     -----
     Over a sequence a fresh mask is drawn for every step. ``rnnbp.fit`` gives
-    the layer a generator derived from its own ``seed`` (:meth:`reseed`), so
-    training is reproducible.
+    the layer a generator derived from ``fit``'s own ``seed``
+    (:meth:`reseed`; the layer's ``seed`` is then not used), so training is
+    reproducible.
 
     Examples
     --------

@@ -17,8 +17,9 @@ every gate of an LSTM. The sigmoid computed that way never overflows and
 stays in the layer's dtype.
 
 Each cell's ``forward_seq`` returns its own cache type (``ElmanCache``,
-``LSTMCache``, ``GRUCache``), which its ``backward_seq`` and ``seq_states``
-read; any other cache is a ``TypeError``.
+``LSTMCache``, ``GRUCache``), which its ``backward_seq`` reads (any other
+cache is a ``TypeError``); ``seq_states`` also takes the step loop's
+``StepCache``.
 
 Masks follow the base-class step loop exactly: where ``mask[t, b]`` is False
 the state is carried unchanged, the output is zero, the output gradient is

@@ -15,7 +15,8 @@ equations they speed up. They share this layout:
   memory-saving BPTT (``rnnbp.unroll(..., recompute=k)``) bit-identical to
   full BPTT.
 - **Caches** are preallocated ``(T, B, .)`` arrays filled in place: the
-  states ``hs`` (and ``cs``) and the gate activations; nothing else. They
+  states ``hs`` (and ``cs``) and the gate activations (and the GRU's
+  ``hn``); nothing else. They
   and the backward walk's ``(block, B, .)`` scratch come from
   ``rnnbp.buffers``: fresh ``np.empty`` arrays, owned by the cache or the
   call, so nothing outlives the graph -- unless the caller passed an

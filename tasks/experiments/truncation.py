@@ -100,10 +100,11 @@ def truncated_gradient(model: rnnbp.Layer, xs: np.ndarray, ys: np.ndarray, k1: i
         All parameter gradients, flattened in ``model.grads`` order.
     """
     tb = rnnbp.TruncatedBPTT(model, k1, k2)
-    model.zero_grad()
+    total = np.zeros(sum(g.size for g in model.grads.values()))
     for s in range(0, xs.shape[0], k1):
-        tb.train_step((xs[s:s + k1], ys[s:s + k1], None), _loss)      # adds into grads
-    return _flat_grads(model)
+        tb.train_step((xs[s:s + k1], ys[s:s + k1], None), _loss)      # zeroes grads, then this chunk's
+        total += _flat_grads(model)
+    return total
 
 
 def full_gradient(model: rnnbp.Layer, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
