@@ -1,4 +1,4 @@
-"""Text-line data of tasks/lines.py: shapes, determinism, CTC-feasible masks, fonts, layout."""
+"""Text-line data of tasks/data/lines.py: shapes, determinism, CTC-feasible masks, fonts, layout."""
 
 import numpy as np
 import pytest
