@@ -6,7 +6,7 @@ Every layer, static or recurrent, speaks one protocol (:class:`Layer`);
 windows; :func:`fit` trains. See ``docs/`` for the guide.
 """
 
-from . import activations, decode, fixedpoint, init, losses, metrics, monitor, optim, rtrl, schedules
+from . import activations, checkpoint, ctc, decode, fixedpoint, init, losses, metrics, monitor, optim, rtrl, schedules
 from .bidirectional import Bidirectional
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, MaxPool2D
@@ -47,5 +47,5 @@ __all__ = [
     "train_step", "StepResult", "fit", "evaluate", "predict", "History", "Progress", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
     "save", "load", "NonFiniteError", "LoadError", "ctc_greedy_decode", "ctc_beam_decode", "activations", "decode", "metrics",
-    "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl",
+    "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl", "ctc", "checkpoint",
 ]

@@ -22,10 +22,7 @@ runs the sequence kernels (``forward_seq``/``backward_seq``). The two agree
 to rounding (1e-12 relative in float64).
 
 The unroller knows the layer protocol, not the layer types; it is the one
-place that loops over a stack's layers in time. One module for one idea,
-the time graph; past ~450 lines because the graph's inspection
-(``layer_states``, ``state_at``, ``nodes``) and memory-saving recompute
-read the same records as the walk and stay beside it.
+place that loops over a stack's layers in time.
 """
 
 from __future__ import annotations
@@ -38,6 +35,10 @@ import numpy as np
 
 from . import _checks, buffers
 from .protocol import Layer, State, map_state, state_like
+
+# One module for one idea, the time graph; past ~450 lines because the graph's inspection
+# (layer_states, state_at, nodes) and memory-saving recompute read the same records as the
+# walk and stay beside it.
 
 __all__ = ["unroll", "TimeGraph", "Node", "PATHS"]
 
@@ -410,6 +411,10 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     if model.input_size is not None and (xs.ndim != 3 or xs.shape[2] != model.input_size):
         raise ValueError(f"xs: expected shape (T, B, {model.input_size}), got {xs.shape}")
     if mask is not None:
+        if isinstance(mask, np.ndarray) and mask.shape == (B, T) and T != B:
+            raise ValueError(f"mask: got shape {mask.shape} for xs of shape {xs.shape}: the data looks "
+                             f"batch-major (N, T, D); rnnbp is time-major: use xs.transpose(1, 0, 2) and "
+                             f"mask.T (fit, evaluate and predict take batch_first=True)")
         _checks.mask_array(mask, T, B)
     if state is None:
         state = model.initial_state(B)
