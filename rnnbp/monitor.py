@@ -35,11 +35,11 @@ Time indexing follows ``TimeGraph.state_grad_norms``: index ``t`` (0-based)
 is the state *after* step ``t``, i.e. ``graph.layer_states(name)[k][t + 1]``,
 so ``norms[t]`` of a Jacobian product and ``state_grad_norms[name][t]`` refer
 to the same state and the last index ``T - 1`` is the final state.
-
-One module for one idea, measuring how gradients travel back through time;
-past ~450 lines because the recorder's two ways of being fed (a ``fit``
-callback, or one call per update) are documented with examples.
 """
+
+# One module for one idea, measuring how gradients travel back through time; past ~450
+# lines because the recorder's two ways of being fed (a fit callback, or one call per
+# update) are documented with examples.
 
 from __future__ import annotations
 
