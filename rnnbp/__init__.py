@@ -24,6 +24,7 @@ from .tbptt import TruncatedBPTT
 from .history import History, Progress
 from .update import StepResult, train_step
 from .loop import accuracy, evaluate, fit, predict
+from .sampling import sample
 from .unroll import Node, TimeGraph, unroll
 from .buffers import BufferPool
 
@@ -44,7 +45,7 @@ __all__ = [
     "Layer", "StaticLayer", "Linear", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
     "Elman", "LSTM", "LSTMState", "GRU", "Bidirectional", "Conv2D", "MaxPool2D", "Flatten",
     "unroll", "TimeGraph", "Node", "BufferPool", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
-    "train_step", "StepResult", "fit", "evaluate", "predict", "History", "Progress", "accuracy",
+    "train_step", "StepResult", "fit", "evaluate", "predict", "sample", "History", "Progress", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
     "save", "load", "NonFiniteError", "LoadError", "ctc_greedy_decode", "ctc_beam_decode", "activations", "decode", "metrics",
     "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl", "ctc", "checkpoint",
