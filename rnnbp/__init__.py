@@ -23,7 +23,8 @@ from .layers import Dropout, Flatten, Linear, ReLU, Reshape, Sequential, Sigmoid
 from .tbptt import TruncatedBPTT
 from .history import History, Progress
 from .update import StepResult, train_step
-from .loop import accuracy, evaluate, fit, predict
+from .inference import accuracy, evaluate, predict
+from .loop import fit
 from .sampling import sample
 from .unroll import Node, TimeGraph, unroll
 from .buffers import BufferPool
