@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from . import io
+from . import _versions, io
 from .errors import LoadError
 from .history import History
 from .protocol import Layer
@@ -229,6 +229,7 @@ def _read(source: Path, npz: Any, model: Layer, optimizer: Any, schedule: Any, n
     # every check passed: load in place
     for name, p in params.items():
         p[...] = arrays[f"model/{name}"]
+        _versions.bump(p)
     try:
         optimizer.load_state_dict(opt_state)
         if schedule is not None:

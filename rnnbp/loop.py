@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import _checks, _data, checkpoint as _checkpoint
+from . import _checks, _data, _versions, checkpoint as _checkpoint
 from .buffers import BufferPool
 from .errors import NonFiniteError
 from .history import History, Progress
@@ -329,6 +329,7 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
     if best_params is not None and restore_best:
         for k, p in model.params.items():
             p[...] = best_params[k]
+            _versions.bump(p)
     return hist
 
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _versions
 from ._checks import FLOAT_DTYPES, count, flag, number, positive_number
 from .protocol import Layer
 
@@ -155,6 +156,7 @@ class Optimizer:
         self.steps += 1
         for name, p in self.params.items():
             self._update(name, p, self.grads[name], self.state[name])
+            _versions.bump(p)                                  # graphs built before this step are stale
 
     def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -205,6 +207,8 @@ class Optimizer:
                 a[...] = src
         self.lr = state_dict["lr"]
         self.steps = count(state_dict["steps"], "state_dict['steps']")
+        for p in self.params.values():                         # a resumed run: earlier graphs are stale
+            _versions.bump(p)
 
     def __repr__(self) -> str:
         hyper = "".join(f", {k}={v!r}" for k, v in self._hyper().items())

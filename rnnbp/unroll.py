@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks, buffers
+from . import _checks, _versions, buffers
 from .protocol import Layer, State, map_state, state_like
 
 # One module for one idea, the time graph; past ~450 lines because the graph's inspection
@@ -158,6 +158,8 @@ class TimeGraph:
         self.outputs = layer_outputs[-1]
         self.final_state = model.unflatten_state(list(final_parts))
         self.layer_names = [name for name, _ in leaves]
+        # the parameters' versions at the forward pass: backward refuses changed weights
+        self._versions = {k: _versions.version(p) for k, p in model.params.items()}
         self._states: list[State] | None = None
         self.state_grad_norms: dict[str, np.ndarray] = {}
         self.state_grad_norms_per_sequence: dict[str, np.ndarray] = {}
@@ -281,7 +283,21 @@ class TimeGraph:
             Gradient with respect to the inputs.
         dstate0 : state
             Gradient with respect to the initial state.
+
+        Raises
+        ------
+        RuntimeError
+            When a parameter the forward pass used has changed since (an
+            optimizer ``step()``, ``fit`` restoring the best epoch, a loaded
+            checkpoint): unroll again. Writes of your own into
+            ``layer.params`` are not tracked.
         """
+        changed = [k for k, p in self.model.params.items() if _versions.version(p) != self._versions.get(k)]
+        if changed:
+            raise RuntimeError(f"graph.backward: parameter(s) {changed[:3]}{'...' if len(changed) > 3 else ''} "
+                               f"changed since the forward pass (an optimizer step, or loaded state), so the "
+                               f"graph's caches no longer match the weights and the gradients would be wrong; "
+                               f"unroll again with the current parameters")
         _checks.array(dys, "dys", ndim=self.outputs.ndim, dtype=self.outputs.dtype, finite=False)
         if dys.shape != self.outputs.shape:
             raise ValueError(f"dys: expected shape {self.outputs.shape} (the outputs), got {dys.shape}")

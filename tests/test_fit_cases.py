@@ -202,3 +202,23 @@ def test_predict_proba_is_the_softmax_of_the_outputs():
     p = rnnbp.predict(model, xs, proba=True)
     np.testing.assert_allclose(p, np.exp(logits) / np.exp(logits).sum(-1, keepdims=True), rtol=1e-12)
     np.testing.assert_array_equal(rnnbp.predict(model, xs, target="last", proba=True), p[-1])
+
+
+# -- stale graphs -----------------------------------------------------------------------
+
+def test_backward_after_an_optimizer_step_raises_and_says_to_unroll_again():
+    xs, ys = _sum_task(N=4)
+    model = _model()
+    opt = rnnbp.optim.SGD(model, lr=0.1)
+    graph = rnnbp.unroll(model, xs)
+    _, dys = mse(graph.outputs, ys)
+    graph.backward(dys)                                     # fine: the weights are those it used
+    opt.step()
+    with pytest.raises(RuntimeError, match=r"parameter\(s\) \['0.W_ih', '0.W_hh', '0.b'\]\.\.\. changed since "
+                                           r"the forward pass.*unroll again"):
+        graph.backward(dys)
+    rnnbp.unroll(model, xs).backward(dys)                   # a new graph is fine
+    other = rnnbp.unroll(model, xs)
+    opt.load_state_dict(opt.state_dict())
+    with pytest.raises(RuntimeError, match="unroll again"):
+        other.backward(dys)
