@@ -222,3 +222,28 @@ def test_backward_after_an_optimizer_step_raises_and_says_to_unroll_again():
     opt.load_state_dict(opt.state_dict())
     with pytest.raises(RuntimeError, match="unroll again"):
         other.backward(dys)
+
+
+# -- the guides ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("guide", ["train-stop-resume.md", "ctc.md"])
+def test_guides_run_and_print_what_they_say(guide, tmp_path, monkeypatch, capsys):
+    """Every python block runs in order (in a temporary directory); a text block after one is its output."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / guide).read_text()
+    blocks = re.findall(r"```(python|text)\n(.*?)```", text, re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    checked = 0
+    for i, (kind, code) in enumerate(blocks):
+        if kind != "python":
+            continue
+        capsys.readouterr()
+        exec(compile(code, f"{guide} block {i}", "exec"), namespace)
+        printed = capsys.readouterr().out
+        if i + 1 < len(blocks) and blocks[i + 1][0] == "text":
+            assert printed == blocks[i + 1][1], f"{guide} block {i}"
+            checked += 1
+    assert checked >= 4
