@@ -253,8 +253,8 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         t_start = time.perf_counter()
         order = order_rng.permutation(N) if shuffle else np.arange(N)
         totals = {"loss": 0.0, "metric": 0.0, "weight": 0.0}
-        norm_sums: dict[str, np.ndarray] = {}
-        norm_batches = 0
+        norm_sums: dict[str, np.ndarray] = {}            # ||dL/dh_t|| summed over batches where t runs
+        norm_counts: dict[str, np.ndarray] = {}
         for b0 in range(0, N, batch_size):
             idx = order[b0:b0 + batch_size]
             batch = (xs[:, idx], _data.take(ys, idx, target), None if mask is None else mask[:, idx])
@@ -281,9 +281,9 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
                 if metric is not None:
                     totals["metric"] += metric(*step.seen) * w
             if tbptt is None and steps[0] is not None:
-                norm_batches += 1
-                for name, norms in steps[0].graph.state_grad_norms.items():
+                for name, (norms, running) in steps[0].graph.running_state_grad_norms().items():
                     norm_sums[name] = norm_sums.get(name, 0.0) + norms
+                    norm_counts[name] = norm_counts.get(name, 0) + running
             if bar is not None:
                 last = next((s.loss for s in reversed(steps) if s is not None), math.nan)
                 bar.update(info=f"epoch {epoch}/{epochs} loss {last:.4g}")
@@ -292,7 +292,8 @@ def fit(model: Layer, data: Any, *, loss: LossFn, optimizer: Any, epochs: int = 
         if metric is not None:
             hist.metric.append(totals["metric"] / weight if weight else math.nan)
         for name, s in norm_sums.items():
-            row = (s / norm_batches)[None]
+            c = norm_counts[name]
+            row = np.divide(s, c, out=np.full(s.shape, np.nan), where=c > 0)[None]
             prev = hist.state_grad_norms.get(name)
             hist.state_grad_norms[name] = row if prev is None else np.concatenate([prev, row])
         if validation is not None:

@@ -433,7 +433,8 @@ class GradientRecorder:
         self._grad_norm.append(float(grad_norm))
         self._clipped.append(bool(clipped))
         self._seen_updates += 1
-        self._rows.append(np.array(graph.state_grad_norms[self.layer_name], dtype=np.float64))
+        norms, _ = graph.running_state_grad_norms()[self.layer_name]   # over the sequences still running
+        self._rows.append(np.array(norms, dtype=np.float64))
         self._row_updates.append(len(self._grad_norm))
 
     def __call__(self, epoch: int, history: Any) -> None:

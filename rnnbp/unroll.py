@@ -310,6 +310,33 @@ class TimeGraph:
         with _pool_in_use(self.pool):
             return self._backward(dys, dparts)
 
+    def running_state_grad_norms(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``||dL/dh_t||`` per layer over the sequences still running at each step, for summaries.
+
+        Without a mask this is ``state_grad_norms`` itself. With a mask,
+        sequences that have ended carry no gradient, so the batch-level norm
+        shrinks at late steps only because fewer sequences run there (and
+        seems to grow going back in time); here each step's norm is scaled
+        as if every sequence ran like the running ones,
+        ``sqrt(B * mean over running b of ||dL/dh_{t,b}||^2)``.
+
+        Returns
+        -------
+        dict[str, (ndarray (T,), ndarray of bool (T,))]
+            For every recurrent layer (empty before ``backward`` or for a
+            static model): the norms (0 where no sequence runs) and where at
+            least one sequence runs.
+        """
+        T, B = len(self), self.batch_size
+        if self.mask is None:
+            return {k: (v, np.ones(T, dtype=bool)) for k, v in self.state_grad_norms.items()}
+        running = self.mask.sum(axis=1)
+        out = {}
+        for key, r in self.state_grad_norms_per_sequence.items():
+            sq = np.einsum("tb,tb->t", r, r * self.mask)
+            out[key] = (np.sqrt(np.divide(sq * B, running, out=np.zeros(T), where=running > 0)), running > 0)
+        return out
+
     def _backward(self, dys: np.ndarray, dparts: list[State]) -> tuple[np.ndarray, State]:
         T, B = len(self), self.batch_size
         d = dys

@@ -247,3 +247,38 @@ def test_guides_run_and_print_what_they_say(guide, tmp_path, monkeypatch, capsys
             assert printed == blocks[i + 1][1], f"{guide} block {i}"
             checked += 1
     assert checked >= 4
+
+
+# -- ||dL/dh_t|| over the sequences still running -------------------------------------------
+
+def test_gradient_norm_summaries_average_over_the_sequences_still_running():
+    """Every running sequence gets the same dL/dh_t at every step (W_hh = 0, zero inputs, a linear
+    loss), but they end at different steps: the summary must be flat, not grow going back in time."""
+    T, N = 10, 12
+    lengths = np.array([10, 9, 8, 6, 4, 3, 2, 10, 10, 5, 7, 1])
+    mask = np.arange(T)[:, None] < lengths
+    model = rnnbp.Sequential(rnnbp.Elman(2, 3, seed=0), rnnbp.Linear(3, 2, seed=1))
+    model.params["0.W_hh"][...] = 0
+    model.params["0.b"][...] = 0
+    c = np.array([0.3, -0.7])
+
+    def linear_loss(outputs, targets, m):                   # dL/dy = c at every valid step
+        d = np.where(m[..., None], c, 0.0)
+        return float(np.sum(outputs * d)), d
+
+    hist = rnnbp.fit(model, (np.zeros((T, N, 2)), np.zeros((T, N, 2)), mask), loss=linear_loss,
+                     optimizer=rnnbp.optim.SGD(model, lr=1e-9), batch_size=6, progress=False)
+    row = hist.state_grad_norms["0"][0]
+    per_sequence = np.linalg.norm(model.params["1.W"] @ c)   # ||dL/dh_{t,b}|| of one running sequence
+    # each batch of 6 counts as if all its sequences ran: sqrt(6) * per_sequence at every step
+    np.testing.assert_allclose(row, np.sqrt(6) * per_sequence, rtol=1e-7)
+    graph = rnnbp.unroll(model, np.zeros((T, N, 2)), mask=mask)
+    graph.backward(linear_loss(graph.outputs, None, mask)[1])
+    raw = graph.state_grad_norms["0"]
+    assert raw[0] > 2 * raw[-1]                               # the batch-level norm shrinks with the count
+    norms, running = graph.running_state_grad_norms()["0"]
+    np.testing.assert_allclose(norms, np.sqrt(N) * per_sequence, rtol=1e-9)
+    assert running.all()
+    unmasked = rnnbp.unroll(model, np.zeros((T, N, 2)))
+    unmasked.backward(np.broadcast_to(c, (T, N, 2)).copy())
+    assert unmasked.running_state_grad_norms()["0"][0] is unmasked.state_grad_norms["0"]  # unchanged
