@@ -61,10 +61,18 @@ def unpack(data: Any, name: str, model: Layer, target: str, batch_first: bool = 
             raise ValueError(f"{name}[2] (mask): static (N, D) data takes no mask")
         if xs.shape[0] == 0:
             raise ValueError(f"{name}[0] (xs): expected at least one sample, got shape {xs.shape}")
+        if model.input_size is not None and xs.shape[1] != model.input_size:
+            raise ValueError(f"{name}[0] (xs): expected shape (N, {model.input_size}) (the model's input "
+                             f"size), got {xs.shape}")
         return xs[None], ys, None, True
     if xs.ndim < 2:
         raise ValueError(f"{name}[0] (xs): expected (T, N, D) sequences or (N, D) static data, got shape {xs.shape}")
     _nonempty(xs, name, batch_first)
+    if model.input_size is not None and (xs.ndim != 3 or xs.shape[2] != model.input_size):
+        # here, with the data's shape, rather than in unroll with a minibatch's
+        want = f"(N, T, {model.input_size})" if batch_first else f"(T, N, {model.input_size})"
+        raise ValueError(f"{name}[0] (xs): expected shape {want} (the model's input size), got "
+                         f"{xs.swapaxes(0, 1).shape if batch_first else xs.shape}")
     if mask is not None:
         if mask.shape == xs.shape[1::-1] and xs.shape[0] != xs.shape[1] and not batch_first:
             raise ValueError(f"{name}[2] (mask): got shape {mask.shape} for xs of shape {xs.shape}: "

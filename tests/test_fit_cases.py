@@ -87,6 +87,17 @@ def test_errors_name_the_datas_sequence_not_the_minibatchs():
                   optimizer=rnnbp.optim.SGD(model, lr=0.1), progress=False)
 
 
+def test_a_wrong_input_size_names_the_datas_shape_not_a_minibatchs():
+    model = rnnbp.Elman(3, 2, seed=0)
+    with pytest.raises(ValueError, match=r"data\[0\] \(xs\): expected shape \(T, N, 3\).*got \(10, 100, 4\)"):
+        rnnbp.fit(model, (np.zeros((10, 100, 4)), np.zeros((10, 100, 2))), loss=mse, batch_size=8,
+                  optimizer=rnnbp.optim.SGD(model, lr=0.1), progress=False)
+    with pytest.raises(ValueError, match=r"validation\[0\] \(xs\): expected shape \(N, T, 3\).*got \(100, 10, 4\)"):
+        rnnbp.fit(model, (np.zeros((7, 10, 3)), np.zeros((7, 10, 2))), loss=mse, batch_first=True,
+                  validation=(np.zeros((100, 10, 4)), np.zeros((100, 10, 2))),
+                  optimizer=rnnbp.optim.SGD(model, lr=0.1), progress=False)
+
+
 # -- empty data, target ------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(5, 0, 2), (0, 3, 2)])
