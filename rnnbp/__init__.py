@@ -6,7 +6,7 @@ Every layer, static or recurrent, speaks one protocol (:class:`Layer`);
 windows; :func:`fit` trains. See ``docs/`` for the guide.
 """
 
-from . import activations, decode, fixedpoint, init, losses, metrics, monitor, optim, rtrl, schedules
+from . import activations, checkpoint, ctc, decode, fixedpoint, init, losses, metrics, monitor, optim, rtrl, schedules
 from .bidirectional import Bidirectional
 from .cells import GRU, LSTM, Elman, LSTMState
 from .conv import Conv2D, MaxPool2D
@@ -23,7 +23,9 @@ from .layers import Dropout, Flatten, Linear, ReLU, Reshape, Sequential, Sigmoid
 from .tbptt import TruncatedBPTT
 from .history import History, Progress
 from .update import StepResult, train_step
-from .loop import accuracy, evaluate, fit, predict
+from .inference import accuracy, evaluate, predict
+from .loop import fit
+from .sampling import sample
 from .unroll import Node, TimeGraph, unroll
 from .buffers import BufferPool
 
@@ -44,8 +46,8 @@ __all__ = [
     "Layer", "StaticLayer", "Linear", "Embedding", "Tanh", "Sigmoid", "ReLU", "Dropout", "Reshape", "Sequential",
     "Elman", "LSTM", "LSTMState", "GRU", "Bidirectional", "Conv2D", "MaxPool2D", "Flatten",
     "unroll", "TimeGraph", "Node", "BufferPool", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
-    "train_step", "StepResult", "fit", "evaluate", "predict", "History", "Progress", "accuracy",
+    "train_step", "StepResult", "fit", "evaluate", "predict", "sample", "History", "Progress", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
     "save", "load", "NonFiniteError", "LoadError", "ctc_greedy_decode", "ctc_beam_decode", "activations", "decode", "metrics",
-    "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl",
+    "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl", "ctc", "checkpoint",
 ]

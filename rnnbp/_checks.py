@@ -213,3 +213,31 @@ def output_grad(dy: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     if dy.dtype != dtype:
         raise TypeError(f"dy: expected dtype {dtype}, got {dy.dtype}")
     return dy
+
+
+def loss_outputs(outputs: Any, name: str) -> np.ndarray:
+    """A loss's float64/float32 ``outputs`` array of shape ``(..., O)``."""
+    if not isinstance(outputs, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array of shape (T, B, O) or (B, O), "
+                        f"got {type(outputs).__name__}")
+    if outputs.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected dtype float64 or float32, got {outputs.dtype}")
+    if outputs.ndim < 1:
+        raise ValueError(f"{name}: expected an array of shape (T, B, O) or (B, O) "
+                         f"(last axis = features), got a 0-d array")
+    return outputs
+
+
+def loss_mask(mask: Any, lead: tuple[int, ...], outputs_name: str) -> np.ndarray | None:
+    """A loss's boolean ``mask`` of the outputs' leading shape ``lead``, or None."""
+    if mask is None:
+        return None
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(f"mask: expected a boolean numpy array of shape {lead}, "
+                        f"got {type(mask).__name__}")
+    if mask.dtype != np.bool_:
+        raise TypeError(f"mask: expected dtype bool, got {mask.dtype}")
+    if mask.shape != lead:
+        raise ValueError(f"mask: expected shape {lead} (the leading dims of {outputs_name}), "
+                         f"got {mask.shape}")
+    return mask

@@ -15,6 +15,9 @@ inline):
   with the recurrent weights' norm to bound how fast gradients can vanish
   or explode (tanh 1, relu 1, sigmoid 1/4).
 
+``softmax(z)`` turns logits into class probabilities over the last axis
+(what ``rnnbp.predict(..., proba=True)`` returns).
+
 The sigmoid is computed as ``(1 + tanh(a / 2)) / 2``, equal to
 ``1 / (1 + exp(-a))`` but free of overflow for any ``a`` and computed in the
 input's dtype.
@@ -28,7 +31,7 @@ import numpy as np
 
 from ._checks import choice
 
-__all__ = ["NAMES", "check", "apply", "derivative", "gamma"]
+__all__ = ["NAMES", "check", "apply", "derivative", "gamma", "softmax"]
 
 #: The activations this module knows, by name.
 NAMES: tuple[str, ...] = ("tanh", "relu", "sigmoid")
@@ -166,3 +169,35 @@ def gamma(name: str) -> float:
     (1.0, 1.0, 0.25)
     """
     return _GAMMA[check(name, "name")]
+
+
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Class probabilities from logits: ``exp(z - max z) / sum exp(z - max z)`` along ``axis``.
+
+    Parameters
+    ----------
+    z : ndarray of float, any shape, e.g. (T, B, C)
+    axis : int, default -1
+        The class axis.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``z``; non-negative, summing to 1 along
+        ``axis``; finite for any finite ``z`` (the maximum is subtracted
+        first, so logits of 1000 do not overflow).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> softmax(np.array([0.0, np.log(3.0), 1000.0])).round(6)
+    array([0., 0., 1.])
+    >>> softmax(np.array([[0.0, np.log(3.0)]]))
+    array([[0.25, 0.75]])
+    """
+    if not isinstance(z, np.ndarray) or z.dtype.kind != "f":
+        got = z.dtype if isinstance(z, np.ndarray) else type(z).__name__
+        raise TypeError(f"z: expected a float numpy array of logits, got {got}")
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e

@@ -41,14 +41,19 @@ class History:
     state_grad_norms : dict[str, ndarray]
         For each recurrent layer (by qualified name), ``||dL/dh_t||`` per
         epoch and time step, shape ``(epochs, T)``: the mean over the epoch's
-        batches of the batch-level norm. Recorded with full BPTT only.
+        batches of the batch-level norm. With masks (variable lengths), each
+        step averages over the sequences still running at that step
+        (:meth:`rnnbp.TimeGraph.running_state_grad_norms`), so ended
+        sequences do not make the norm seem to grow going back in time; NaN
+        where no sequence runs. Recorded with full BPTT only.
+    best_epoch : int or None
+        The epoch (counted from 1, like every epoch number) with the lowest
+        validation loss: ``val_loss[best_epoch - 1]``.
     skipped : int
         Updates skipped because of non-finite gradients
         (``on_nonfinite="skip"``).
     epoch_time : list[float]
         Wall-clock seconds per epoch.
-    best_epoch : int or None
-        Epoch with the lowest validation loss (when validating).
     stopped_early : bool
         Whether early stopping or a callback ended training.
 

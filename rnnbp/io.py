@@ -15,7 +15,9 @@ reserved member, ``"__rnnbp__.npy"``: a 1-d ``uint8`` array of UTF-8 JSON,
                "config": {"layers": [{"type": "LSTM", "config": {...}}, ...]}},
      "params": {"0.W_ih": {"shape": [3, 32], "dtype": "float64"}, ...}}
 
-``model`` is ``{"type": type(layer).__name__, "config": layer.get_config()}``;
+``model`` is ``{"type": layer_type_name(type(layer)), "config": layer.get_config()}``
+(``rnnbp.protocol.layer_type_name``: the name the class is registered under in
+``rnnbp.protocol.LAYER_TYPES``);
 ``dtype`` is the model's dtype (``null`` for a parameter-free model).
 
 Members are stored uncompressed (``ZIP_STORED``): trained weights are
@@ -29,9 +31,11 @@ Like ``numpy.savez``, ``save`` appends ``.npz`` to a path that does not end
 with it, and ``load`` applies the same rule, so ``load(p)`` reads what
 ``save(model, p)`` wrote for any ``p``. ``save`` returns the path it wrote.
 
-One module for one idea, a safe file format; past ~450 lines because every
-way a file can be refused (truncated, hand-made, oversized, pickled) is
-checked and named here, next to the atomic write.
+Non-finite weights
+------------------
+``load`` refuses a file whose parameters hold NaN or infinity (a diverged
+run saved by mistake), naming the parameter; ``load(path,
+allow_nonfinite=True)`` reads it anyway, with a warning.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import os
 import stat
 import struct
 import tempfile
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -52,6 +57,10 @@ from numpy.lib import format as npy_format
 from . import _checks
 from .errors import LoadError
 from .protocol import LAYER_TYPES, Layer, layer_type_name
+
+# One module for one idea, a safe file format; past ~450 lines because every way a file
+# can be refused (truncated, hand-made, oversized, pickled) is checked and named here,
+# next to the atomic write. Training checkpoints (rnnbp/checkpoint.py) reuse it.
 
 __all__ = ["save", "load", "LoadError", "FORMAT_VERSION", "HEADER_KEY"]
 
@@ -66,9 +75,6 @@ _MAX_HEADER_BYTES = 64 * 2**20
 # Room for the magic, version and header of a .npy member (numpy reads
 # headers of at most 10000 bytes by default).
 _NPY_OVERHEAD = 16384
-# Modules of the package that define layers; imported (fixed names, never a
-# name read from a file) so that ``LAYER_TYPES`` is complete before a load.
-_LAYER_MODULES = ("layers", "cells", "conv", "embedding", "bidirectional", "fixedpoint")
 # What a truncated, corrupted or hand-made archive can raise while it is read.
 # (RuntimeError: zipfile's "encrypted member"; struct.error: short binary fields.)
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, OSError, EOFError, LookupError,
@@ -202,7 +208,6 @@ def _rnnbp_version() -> str:
 def _check_rebuilds(model: Layer, header: bytes) -> None:
     """Rebuild from the JSON as ``load`` will; refuse a config that loses parameters."""
     spec = json.loads(header.decode("utf-8"))["model"]
-    _import_layer_modules()
     try:
         rebuilt = _build(spec, "model")
     except _BuildError as exc:
@@ -288,7 +293,7 @@ def _fsync_directory(directory: Path) -> None:
 
 
 # -- load ---------------------------------------------------------------------
-def load(path: PathLike) -> Layer:
+def load(path: PathLike, *, allow_nonfinite: bool = False) -> Layer:
     """Rebuild a model saved by ``save``: bit-identical parameters, no pickle.
 
     Parameters
@@ -296,6 +301,9 @@ def load(path: PathLike) -> Layer:
     path : str or os.PathLike
         The file; ``.npz`` is appended when the name does not end with it
         (the same rule as ``save``).
+    allow_nonfinite : bool, default False
+        Load parameters that hold NaN or infinity, with a ``RuntimeWarning``
+        naming them, instead of refusing the file.
 
     Returns
     -------
@@ -311,7 +319,8 @@ def load(path: PathLike) -> Layer:
         archive, truncated or corrupted; no or malformed JSON header; wrong
         format or version; a layer type not in ``rnnbp.protocol.LAYER_TYPES``
         or a config its constructor refuses; an object (or other non-float)
-        array; a missing or unexpected array; a wrong shape or dtype.
+        array; a missing or unexpected array; a wrong shape or dtype; a
+        parameter holding NaN or infinity (unless ``allow_nonfinite``).
     FileNotFoundError
         No such file.
 
@@ -360,7 +369,7 @@ def load(path: PathLike) -> Layer:
     try:
         # a zip archive, so numpy returns a lazy NpzFile; nothing is read yet
         with np.load(source, allow_pickle=False) as npz:
-            return _read(source, npz)
+            return _read(source, npz, _checks.flag(allow_nonfinite, "allow_nonfinite"))
     except LoadError:
         raise
     except _READ_ERRORS as exc:
@@ -368,7 +377,7 @@ def load(path: PathLike) -> Layer:
                                 f"({type(exc).__name__}: {exc})") from exc
 
 
-def _read(source: Path, npz: Any) -> Layer:
+def _read(source: Path, npz: Any, allow_nonfinite: bool = False) -> Layer:
     members = npz.zip.namelist()
     odd = [m for m in members if not m.endswith(".npy")]
     if odd:
@@ -381,7 +390,6 @@ def _read(source: Path, npz: Any) -> Layer:
                                 "not a file written by rnnbp.io.save")
     header = _read_header(source, npz)
 
-    _import_layer_modules()
     try:
         model = _build(header["model"], "model")
     except _BuildError as exc:
@@ -405,6 +413,13 @@ def _read(source: Path, npz: Any) -> Layer:
 
     for name, p in expected.items():
         saved = _read_array(source, npz, name, p.shape, p.dtype)
+        bad = ~np.isfinite(saved)
+        if bad.any():
+            what = (f"parameter {name!r} holds {int(bad.sum())} non-finite value(s) (first "
+                    f"{saved[bad][0]} at index {tuple(int(i) for i in np.argwhere(bad)[0])})")
+            if not allow_nonfinite:
+                raise LoadError(source, f"{what}; pass allow_nonfinite=True to load it anyway")
+            warnings.warn(f"{source}: {what}", RuntimeWarning, stacklevel=3)
         p[...] = saved  # into the existing array: Sequential shares it with its child
     return model
 
@@ -500,17 +515,6 @@ def _read_array(source: Path, npz: Any, name: str, shape: tuple[int, ...],
 # -- rebuilding a model from its spec -----------------------------------------
 class _BuildError(Exception):
     """A spec that does not describe a buildable model (message says where and why)."""
-
-
-def _import_layer_modules() -> None:
-    """Import the package's layer modules so every built-in type is registered."""
-    import importlib
-    for module in _LAYER_MODULES:
-        try:
-            importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:  # a layer module this install lacks
-            if exc.name != f"{__package__}.{module}":
-                raise
 
 
 def _build(spec: Any, where: str) -> Layer:

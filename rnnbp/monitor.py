@@ -35,11 +35,11 @@ Time indexing follows ``TimeGraph.state_grad_norms``: index ``t`` (0-based)
 is the state *after* step ``t``, i.e. ``graph.layer_states(name)[k][t + 1]``,
 so ``norms[t]`` of a Jacobian product and ``state_grad_norms[name][t]`` refer
 to the same state and the last index ``T - 1`` is the final state.
-
-One module for one idea, measuring how gradients travel back through time;
-past ~450 lines because the recorder's two ways of being fed (a ``fit``
-callback, or one call per update) are documented with examples.
 """
+
+# One module for one idea, measuring how gradients travel back through time; past ~450
+# lines because the recorder's two ways of being fed (a fit callback, or one call per
+# update) are documented with examples.
 
 from __future__ import annotations
 
@@ -433,7 +433,8 @@ class GradientRecorder:
         self._grad_norm.append(float(grad_norm))
         self._clipped.append(bool(clipped))
         self._seen_updates += 1
-        self._rows.append(np.array(graph.state_grad_norms[self.layer_name], dtype=np.float64))
+        norms, _ = graph.running_state_grad_norms()[self.layer_name]   # over the sequences still running
+        self._rows.append(np.array(norms, dtype=np.float64))
         self._row_updates.append(len(self._grad_norm))
 
     def __call__(self, epoch: int, history: Any) -> None:

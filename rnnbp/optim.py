@@ -24,9 +24,13 @@ this is L2 regularisation, not AdamW's decoupled decay).
 Learning-rate schedules, which set ``optimizer.lr`` once per epoch, are in
 :mod:`rnnbp.schedules` (``StepLR``, ``ExponentialLR``, ``CosineLR``).
 
-One module for one idea, the update rules: four optimizers whose formulas
-and PyTorch correspondence are documented in full take ~460 lines.
+Every optimizer's full state (hyper-parameters, ``lr``, step count, buffers)
+round-trips through ``state_dict``/``load_state_dict`` as plain numbers and
+arrays, which is how ``rnnbp.fit(checkpoint=...)`` saves it without pickle.
 """
+
+# One module for one idea, the update rules: four optimizers whose formulas and PyTorch
+# correspondence are documented in full take ~460 lines.
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _versions
 from ._checks import FLOAT_DTYPES, count, flag, number, positive_number
 from .protocol import Layer
 
@@ -151,6 +156,7 @@ class Optimizer:
         self.steps += 1
         for name, p in self.params.items():
             self._update(name, p, self.grads[name], self.state[name])
+            _versions.bump(p)                                  # graphs built before this step are stale
 
     def _update(self, name: str, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -201,6 +207,8 @@ class Optimizer:
                 a[...] = src
         self.lr = state_dict["lr"]
         self.steps = count(state_dict["steps"], "state_dict['steps']")
+        for p in self.params.values():                         # a resumed run: earlier graphs are stale
+            _versions.bump(p)
 
     def __repr__(self) -> str:
         hyper = "".join(f", {k}={v!r}" for k, v in self._hyper().items())

@@ -95,7 +95,10 @@ def state_grad_norms(norms: Mapping[str, np.ndarray], *, title: str | None = Non
     Each run gets a heatmap (time step across, epoch down, logarithmic
     colour scale) and, below it, the curves of the first, middle and last
     recorded epoch on a logarithmic axis: vanishing gradients show as a
-    decay towards early time steps, exploding ones as growth.
+    decay towards early time steps, exploding ones as growth. The norms
+    ``fit`` and :class:`rnnbp.monitor.GradientRecorder` record average, at
+    each step, over the sequences still running there (the figure says so),
+    so variable-length batches do not fake a growth going back in time.
 
     Parameters
     ----------
@@ -103,7 +106,8 @@ def state_grad_norms(norms: Mapping[str, np.ndarray], *, title: str | None = Non
         E.g. ``{"LSTM": history.state_grad_norms["0"]}``.
     title : str, optional
     epochs : sequence of int, optional
-        Which rows (0-based) to draw as curves (default first, middle, last).
+        Which epochs (counted from 1, as everywhere) to draw as curves
+        (default first, middle, last).
     shared_scale : bool, default True
         One colour scale for every heatmap (a single colour bar) and one
         y axis for every curve panel, spanning all runs, so a colour or a
@@ -170,7 +174,7 @@ def state_grad_norms(norms: Mapping[str, np.ndarray], *, title: str | None = Non
         if not shared_scale:
             fig.colorbar(im, ax=ax, label=label_norm)
         ax = axes[1, j]
-        rows = epochs if epochs is not None else sorted({0, a.shape[0] // 2, a.shape[0] - 1})
+        rows = [e - 1 for e in epochs] if epochs is not None else sorted({0, a.shape[0] // 2, a.shape[0] - 1})
         for k, r in enumerate(rows):
             ax.semilogy(np.arange(a.shape[1]), np.where(a[r] > 0, a[r], np.nan),
                         color=f"C{k}", label=f"epoch {r + 1}")
@@ -186,6 +190,8 @@ def state_grad_norms(norms: Mapping[str, np.ndarray], *, title: str | None = Non
         fig.colorbar(im, ax=list(axes[0]), label=label_norm)
     if title:
         fig.suptitle(title)
+    fig.text(0.01, 0.005, "each step: mean over the sequences still running at that step",
+             fontsize="x-small", color="0.4", ha="left", va="bottom")
     return fig
 
 

@@ -48,7 +48,7 @@ from . import _checks
 from .buffers import BufferPool
 from .errors import NonFiniteError
 from .protocol import Layer, State, map_state
-from .update import StepResult, train_step
+from .update import StepResult, check_optimizer, run_step
 from .unroll import PATHS, TimeGraph
 
 __all__ = ["TruncatedBPTT"]
@@ -167,6 +167,14 @@ class TruncatedBPTT:
             As :func:`rnnbp.train_step`, naming the stream's time step. The
             stream still moves on when the forward pass was finite.
         """
+        if optimizer is not None:
+            check_optimizer(optimizer, self.model)
+        if clip is not None:
+            clip = _checks.positive_number(clip, "clip")
+        return self._window(batch, loss, optimizer, clip)
+
+    def _window(self, batch: tuple, loss: LossFn, optimizer: Any, clip: float | None) -> StepResult:
+        """:meth:`train_step` with the optimizer and clip already checked (``fit`` and ``run`` check once)."""
         xs, targets, mask = batch
         n = xs.shape[0] if isinstance(xs, np.ndarray) and xs.ndim >= 1 else 0
         if not 1 <= n <= self.k1:
@@ -185,9 +193,9 @@ class TruncatedBPTT:
         L = window.shape[0]
         self.window_start = self._stream_steps - (L - n)
         try:
-            result = train_step(self.model, (window, targets, wmask), loss, optimizer, clip=clip,
-                                path=self.path, state=self._start_state, loss_from=L - n,
-                                t0=self.window_start, pool=self.pool)
+            result = run_step(self.model, (window, targets, wmask), loss, optimizer, clip=clip,
+                              target="every", path=self.path, state=self._start_state, loss_from=L - n,
+                              t0=self.window_start, pool=self.pool)
         except NonFiniteError as exc:
             graph = getattr(exc, "graph", None)
             if graph is not None and graph.first_nonfinite_output() is None:
@@ -236,22 +244,22 @@ class TruncatedBPTT:
         list[float]
             The loss of every window.
         """
-        if self.model.takes_ids:                         # integer ids (T, B): Embedding first
-            _checks.ids(xs, "xs", ndim=2)
-        else:
-            if not isinstance(xs, np.ndarray):
-                raise TypeError(f"xs: expected a numpy array, got {type(xs).__name__}")
-            _checks.array(xs, "xs", dtype=self.model.dtype or xs.dtype)
-            if xs.ndim < 3:
-                raise ValueError(f"xs: expected a time-major array (T, B, D), got shape {xs.shape}")
-        if not isinstance(targets, np.ndarray) or targets.shape[0] != xs.shape[0]:
+        # xs itself is checked by unroll, window by window (one set of checks, one message style)
+        if not isinstance(xs, np.ndarray) or xs.ndim < 1:
+            raise TypeError(f"xs: expected a time-major numpy array (T, B, D), got "
+                            f"{getattr(xs, 'shape', type(xs).__name__)}")
+        if optimizer is not None:
+            check_optimizer(optimizer, self.model)
+        if clip is not None:
+            clip = _checks.positive_number(clip, "clip")
+        if not isinstance(targets, np.ndarray) or targets.ndim < 1 or targets.shape[0] != xs.shape[0]:
             raise ValueError(f"targets: expected an array with {xs.shape[0]} steps first, got "
                              f"{getattr(targets, 'shape', type(targets).__name__)}")
         losses = []
         for w, t0 in enumerate(range(0, xs.shape[0], self.k1)):
             window = slice(t0, t0 + self.k1)
-            value = self.train_step((xs[window], targets[window], None if mask is None else mask[window]),
-                                    loss, optimizer, clip=clip).loss
+            value = self._window((xs[window], targets[window], None if mask is None else mask[window]),
+                                 loss, optimizer, clip).loss
             losses.append(value)
             if callback is not None:
                 callback(w, value)

@@ -22,10 +22,7 @@ runs the sequence kernels (``forward_seq``/``backward_seq``). The two agree
 to rounding (1e-12 relative in float64).
 
 The unroller knows the layer protocol, not the layer types; it is the one
-place that loops over a stack's layers in time. One module for one idea,
-the time graph; past ~450 lines because the graph's inspection
-(``layer_states``, ``state_at``, ``nodes``) and memory-saving recompute
-read the same records as the walk and stay beside it.
+place that loops over a stack's layers in time.
 """
 
 from __future__ import annotations
@@ -36,8 +33,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _checks, buffers
+from . import _checks, _versions, buffers
 from .protocol import Layer, State, map_state, state_like
+
+# One module for one idea, the time graph; past ~450 lines because the graph's inspection
+# (layer_states, state_at, nodes) and memory-saving recompute read the same records as the
+# walk and stay beside it.
 
 __all__ = ["unroll", "TimeGraph", "Node", "PATHS"]
 
@@ -157,6 +158,8 @@ class TimeGraph:
         self.outputs = layer_outputs[-1]
         self.final_state = model.unflatten_state(list(final_parts))
         self.layer_names = [name for name, _ in leaves]
+        # the parameters' versions at the forward pass: backward refuses changed weights
+        self._versions = {k: _versions.version(p) for k, p in model.params.items()}
         self._states: list[State] | None = None
         self.state_grad_norms: dict[str, np.ndarray] = {}
         self.state_grad_norms_per_sequence: dict[str, np.ndarray] = {}
@@ -280,7 +283,21 @@ class TimeGraph:
             Gradient with respect to the inputs.
         dstate0 : state
             Gradient with respect to the initial state.
+
+        Raises
+        ------
+        RuntimeError
+            When a parameter the forward pass used has changed since (an
+            optimizer ``step()``, ``fit`` restoring the best epoch, a loaded
+            checkpoint): unroll again. Writes of your own into
+            ``layer.params`` are not tracked.
         """
+        changed = [k for k, p in self.model.params.items() if _versions.version(p) != self._versions.get(k)]
+        if changed:
+            raise RuntimeError(f"graph.backward: parameter(s) {changed[:3]}{'...' if len(changed) > 3 else ''} "
+                               f"changed since the forward pass (an optimizer step, or loaded state), so the "
+                               f"graph's caches no longer match the weights and the gradients would be wrong; "
+                               f"unroll again with the current parameters")
         _checks.array(dys, "dys", ndim=self.outputs.ndim, dtype=self.outputs.dtype, finite=False)
         if dys.shape != self.outputs.shape:
             raise ValueError(f"dys: expected shape {self.outputs.shape} (the outputs), got {dys.shape}")
@@ -292,6 +309,33 @@ class TimeGraph:
             dparts = self.model.flatten_state(dstate)
         with _pool_in_use(self.pool):
             return self._backward(dys, dparts)
+
+    def running_state_grad_norms(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """``||dL/dh_t||`` per layer over the sequences still running at each step, for summaries.
+
+        Without a mask this is ``state_grad_norms`` itself. With a mask,
+        sequences that have ended carry no gradient, so the batch-level norm
+        shrinks at late steps only because fewer sequences run there (and
+        seems to grow going back in time); here each step's norm is scaled
+        as if every sequence ran like the running ones,
+        ``sqrt(B * mean over running b of ||dL/dh_{t,b}||^2)``.
+
+        Returns
+        -------
+        dict[str, (ndarray (T,), ndarray of bool (T,))]
+            For every recurrent layer (empty before ``backward`` or for a
+            static model): the norms (0 where no sequence runs) and where at
+            least one sequence runs.
+        """
+        T, B = len(self), self.batch_size
+        if self.mask is None:
+            return {k: (v, np.ones(T, dtype=bool)) for k, v in self.state_grad_norms.items()}
+        running = self.mask.sum(axis=1)
+        out = {}
+        for key, r in self.state_grad_norms_per_sequence.items():
+            sq = np.einsum("tb,tb->t", r, r * self.mask)
+            out[key] = (np.sqrt(np.divide(sq * B, running, out=np.zeros(T), where=running > 0)), running > 0)
+        return out
 
     def _backward(self, dys: np.ndarray, dparts: list[State]) -> tuple[np.ndarray, State]:
         T, B = len(self), self.batch_size
@@ -410,6 +454,10 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     if model.input_size is not None and (xs.ndim != 3 or xs.shape[2] != model.input_size):
         raise ValueError(f"xs: expected shape (T, B, {model.input_size}), got {xs.shape}")
     if mask is not None:
+        if isinstance(mask, np.ndarray) and mask.shape == (B, T) and T != B:
+            raise ValueError(f"mask: got shape {mask.shape} for xs of shape {xs.shape}: the data looks "
+                             f"batch-major (N, T, D); rnnbp is time-major: use xs.transpose(1, 0, 2) and "
+                             f"mask.T (fit, evaluate and predict take batch_first=True)")
         _checks.mask_array(mask, T, B)
     if state is None:
         state = model.initial_state(B)

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import buffers
+from . import _checks, buffers
 from .buffers import BufferPool
 from .clip import clip_grad_norm, global_norm
 from .errors import NonFiniteError, nonfinite_gradient
@@ -34,6 +34,8 @@ from .unroll import TimeGraph, unroll
 __all__ = ["train_step", "StepResult", "loss_and_grad", "last_valid_step", "check_optimizer"]
 
 LossFn = Callable[..., tuple[float, np.ndarray]]
+#: What a loss is computed on: every step's output, each sequence's last valid step, or each whole sequence.
+TARGETS = ("every", "last", "sequence")
 
 
 @dataclass
@@ -87,7 +89,9 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
     target : {"every", "last", "sequence"}
         Loss on every step's output, on each sequence's last valid step, or
         on each whole output sequence against one target per sequence (a
-        label sequence for ``rnnbp.losses.ctc``).
+        label sequence for ``rnnbp.losses.ctc``: a list of ``B`` 1-d int
+        arrays, or a padded ``(B, L_max)`` int array, padding ``-1``).
+        Anything else is a ``ValueError`` naming ``target``.
     path : {"fast", "step"}
         How the layers run (see :func:`rnnbp.unroll`); ``"step"`` calls every
         layer's one-step ``forward``/``backward``.
@@ -128,8 +132,20 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
     >>> step.graph.path, step.grad_norm > 0
     ('step', True)
     """
+    target = _checks.choice(target, "target", TARGETS)
     if optimizer is not None:
         check_optimizer(optimizer, model)
+    if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+        raise TypeError(f"batch: expected a tuple (xs, targets) or (xs, targets, mask), got "
+                        f"{type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+    return run_step(model, batch, loss, optimizer, clip=clip, target=target, path=path, state=state,
+                loss_from=loss_from, t0=t0, pool=pool)
+
+
+def run_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *, clip: float | None,
+         target: str, path: str, state: State | None = None, loss_from: int = 0, t0: int = 0,
+         pool: BufferPool | None = None) -> StepResult:
+    """:func:`train_step` on arguments already checked (``fit`` checks once, then calls this per minibatch)."""
     xs, targets = batch[0], batch[1]
     mask = batch[2] if len(batch) == 3 else None
     graph = unroll(model, xs, state, mask, path=path, pool=pool)  # forward through time: the graph

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import stat
+import warnings
 
 import numpy as np
 import pytest
@@ -204,7 +205,9 @@ def test_property_random_linear_round_trips_bit_for_bit(tmp_path, data, d, o, bi
     model = Linear(d, o, bias=bias, dtype=dtype)
     for name, p in model.params.items():
         p[...] = data.draw(hnp.arrays(dtype, p.shape), label=name)
-    loaded = load(save(model, tmp_path / "linear"))
+    with warnings.catch_warnings():                   # NaN and inf load only when allowed (with a warning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        loaded = load(save(model, tmp_path / "linear"), allow_nonfinite=True)
     assert loaded.get_config() == model.get_config()
     _assert_same_params(model, loaded)
 
@@ -530,3 +533,19 @@ def test_a_user_layer_named_like_a_builtin_does_not_replace_it(tmp_path):
     assert LAYER_TYPES[f"{__name__}.test_a_user_layer_named_like_a_builtin_does_not_replace_it.<locals>.GRU"] is GRU
     path = rnnbp.save(rnnbp.GRU(2, 3, seed=0), tmp_path / "gru.npz")
     assert type(rnnbp.load(path)) is rnnbp.GRU
+
+
+def test_load_refuses_nonfinite_weights_naming_the_parameter_unless_allowed(tmp_path):
+    import warnings as _warnings
+    model = rnnbp.Sequential(rnnbp.Linear(3, 4, seed=0), rnnbp.Linear(4, 2, seed=1))
+    model.params["1.W"][2, 1] = np.nan
+    path = rnnbp.save(model, tmp_path / "m")
+    with pytest.raises(rnnbp.LoadError, match=r"parameter '1.W' holds 1 non-finite value\(s\) \(first nan at index \(2, 1\)\).*allow_nonfinite=True"):
+        rnnbp.load(path)
+    with pytest.warns(RuntimeWarning, match="parameter '1.W' holds 1 non-finite"):
+        loaded = rnnbp.load(path, allow_nonfinite=True)
+    assert np.isnan(loaded.params["1.W"][2, 1])
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")
+        model.params["1.W"][2, 1] = 0.0
+        rnnbp.load(rnnbp.save(model, tmp_path / "ok"))

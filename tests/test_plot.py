@@ -94,7 +94,7 @@ def test_state_grad_norms_separate_scales_when_asked():
 
 def test_state_grad_norms_one_run_and_epoch_rows():
     a = np.exp(-np.arange(12.0))[None].repeat(5, 0) * np.arange(1, 6)[:, None]
-    fig = plot.state_grad_norms({"only": a}, epochs=[0, 4], title="t")
+    fig = plot.state_grad_norms({"only": a}, epochs=[1, 5], title="t")   # epochs count from 1
     (heat,) = _heatmaps(fig)
     assert (heat.images[0].norm.vmin, heat.images[0].norm.vmax) == pytest.approx((a.min(), a.max()))
     fig.canvas.draw()

@@ -93,7 +93,7 @@ def test_early_stopping_restores_the_best_epoch():
                      epochs=40, validation=(vx, vy), patience=2, progress=False,
                      callbacks=[lambda e, h: snapshots.append({k: p.copy() for k, p in model.params.items()})])
     assert hist.stopped_early and hist.epochs < 40
-    best = snapshots[hist.best_epoch]
+    best = snapshots[hist.best_epoch - 1]                # epochs count from 1
     for k, p in model.params.items():
         np.testing.assert_array_equal(p, best[k])
 
@@ -104,7 +104,7 @@ def test_callback_can_stop_and_schedules_step():
     opt = rnnbp.optim.SGD(model, lr=0.1)
     sched = StepLR(opt, step_size=1, gamma=0.5)
     hist = rnnbp.fit(model, (xs, ys), loss=mse, optimizer=opt, epochs=10, progress=False,
-                     callbacks=[lambda e, h: sched.step(), lambda e, h: e == 2])
+                     callbacks=[lambda e, h: sched.step(), lambda e, h: e == 3])  # epochs count from 1
     assert hist.epochs == 3 and hist.stopped_early
     assert opt.lr == pytest.approx(0.1 * 0.5 ** 3)
 
@@ -295,7 +295,7 @@ def test_nonfinite_loss_names_one_time_step_convention_in_truncated_windows():
     inf_at_stream_step_5.calls = 0
     with pytest.raises(rnnbp.NonFiniteError) as info:
         rnnbp.fit(model, (xs, ys), loss=inf_at_stream_step_5, optimizer=rnnbp.optim.SGD(model, lr=0.01),
-                  bptt=(2, 4), batch_size=8, progress=False)
+                  bptt=(2, 4), batch_size=8, shuffle=False, progress=False)   # batch column 3 = data sequence 3
     assert info.value.step == 5
     assert "(t, b) = (5, 3)" in str(info.value)
 

@@ -4,7 +4,7 @@ The corpus is built at run time from the docstrings of standard-library
 modules (``tasks.data.text.stdlib_corpus``: no download). The text is cut into
 ``B`` contiguous streams; an LSTM reads them with truncated BPTT(k1, k2),
 its state carried from window to window, and after training it writes new
-text one character at a time (``tasks.data.text.sample_text``).
+text one character at a time (``rnnbp.sample``, its state carried).
 
 Reported: bits per character on the training streams and on held-out text
 (the last tenth of the corpus), beside the unigram entropy (what a model
@@ -24,7 +24,7 @@ from rnnbp.losses import softmax_cross_entropy
 from rnnbp.history import Progress
 
 from ..data.sequences import one_hot
-from ..data.text import Vocab, sample_text, stdlib_corpus, text_streams
+from ..data.text import Vocab, stdlib_corpus, text_streams
 
 SUMMARY = "char-level LSTM on stdlib docstrings with truncated BPTT: bits/char and sampled text"
 
@@ -116,7 +116,8 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
     bar.close()
     train_bpc = _bits_per_char(model, train_ids[: min(train_ids.shape[0], 2000)], V, dtype)
     rng = np.random.default_rng(seed)
-    samples = {str(temp): sample_text(model, vocab, "The ", cfg["sample_chars"], temperature=temp, rng=rng)
+    samples = {str(temp): "The " + vocab.decode(rnnbp.sample(model, vocab.encode("The "), cfg["sample_chars"],
+                                                             temperature=temp, rng=rng))
                for temp in (0.5, 1.0)}
     for temp, s in samples.items():
         print(f"--- sample, temperature {temp} ---\n{s}\n")
