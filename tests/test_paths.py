@@ -179,7 +179,7 @@ def test_truncated_history_loss_weights_each_window_by_its_new_steps():
                      bptt=5, batch_size=4, shuffle=False, metric=lambda o, t, m: float(o.shape[0]),
                      progress=False)
     tb = rnnbp.TruncatedBPTT(model, 5)
-    first = tb.step(xs[:5], ys[:5], mse)
-    second = tb.step(xs[5:], ys[5:], mse)
+    first = tb.train_step((xs[:5], ys[:5], None), mse).loss
+    second = tb.train_step((xs[5:], ys[5:], None), mse).loss
     assert hist.loss[0] == pytest.approx((5 * first + 2 * second) / 7, rel=1e-14)
     assert hist.metric[0] == pytest.approx((5 * 5 + 2 * 2) / 7, rel=1e-14)   # metric: recorded, same weights
