@@ -1,0 +1,227 @@
+"""Synthetic online signatures (tasks.data.signatures), their views and the verification metrics (tasks.verification)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tasks.data.signatures.lognormal import (Stroke, erf, genuine, skilled_forgery, stroke_displacement,
+                                             stroke_fraction, stroke_speed, writer_template, RANGES)
+from tasks.data.signatures.views import encoder_features, image, pad_batch, resampled, trajectory
+from tasks.verification import dtw, equal_error_rate, error_curves, probit, reference_scores
+
+
+# -- the generator ------------------------------------------------------------------
+def _same(a, b) -> bool:
+    return (a.t.shape == b.t.shape and np.array_equal(a.t, b.t) and np.array_equal(a.xy, b.xy)
+            and np.array_equal(a.pen_down, b.pen_down))
+
+
+@pytest.mark.parametrize("draw", [genuine, skilled_forgery])
+def test_deterministic_per_writer_and_sample_index(draw):
+    first = draw(7, 3, seed=5)
+    for w, k in [(8, 3), (7, 4), (2, 0)]:       # drawing others in between changes nothing
+        draw(w, k, seed=5)
+    assert _same(first, draw(7, 3, seed=5))
+    assert not _same(first, draw(7, 4, seed=5))
+    assert not _same(first, draw(8, 3, seed=5))
+    assert not _same(first, draw(7, 3, seed=6))
+
+
+def test_template_within_documented_ranges():
+    for w in range(30):
+        tpl = writer_template(w, seed=1)
+        own = [s for comp in tpl.components for s in comp[:-1]]      # the last of each is the carrier
+        assert RANGES["strokes"][0] <= len(own) <= RANGES["strokes"][1]
+        assert RANGES["components"][0] <= len(tpl.components) <= RANGES["components"][1]
+        for s in own:
+            assert RANGES["D"][0] <= s.D <= RANGES["D"][1]
+            assert RANGES["mu"][0] <= s.mu <= RANGES["mu"][1]
+            assert RANGES["sigma"][0] <= s.sigma <= RANGES["sigma"][1]
+
+
+def test_erf_matches_math_erf():
+    import math
+    z = np.linspace(-4, 4, 401)
+    assert np.max(np.abs(erf(z) - np.array([math.erf(v) for v in z]))) < 2e-7
+
+
+@pytest.mark.parametrize("dtheta", [0.0, 1.1, -0.7])
+def test_stroke_speed_profile_matches_the_lognormal_formula(dtheta):
+    s = Stroke(t0=0.05, D=1.7, mu=-1.6, sigma=0.3, theta_s=0.4, theta_e=0.4 + dtheta)
+    t = np.arange(0.0, 1.2, 1e-4)
+    p = stroke_displacement(t, s)
+    measured = np.linalg.norm(np.diff(p, axis=0), axis=1) / 1e-4
+    mid = (t[1:] + t[:-1]) / 2
+    formula = stroke_speed(mid, s.D, s.t0, s.mu, s.sigma)
+    assert np.max(np.abs(measured - formula)) < 1e-3 * formula.max()
+    # the peak sits at t0 + exp(mu - sigma^2), the mode of the lognormal
+    assert abs(mid[np.argmax(measured)] - (s.t0 + np.exp(s.mu - s.sigma ** 2))) < 2e-4
+    # the direction turns from theta_s to theta_e
+    v = np.diff(p, axis=0)
+    heading = np.arctan2(v[:, 1], v[:, 0])
+    moving = formula > 0.05 * formula.max()
+    F = stroke_fraction(mid, s.t0, s.mu, s.sigma)
+    expect = s.theta_s + dtheta * F
+    assert np.max(np.abs(np.angle(np.exp(1j * (heading[moving] - expect[moving]))))) < 1e-3
+    assert np.linalg.norm(p[-1]) == pytest.approx(s.D if dtheta == 0 else abs(2 * s.D / dtheta * np.sin(dtheta / 2)),
+                                                  rel=1e-4)
+
+
+def test_a_one_stroke_component_is_sampled_at_the_formula_speed():
+    """Through the sampler: a writer whose component is one stroke (carrier of zero length)."""
+    import tasks.data.signatures.lognormal as lg
+    s = Stroke(t0=0.0, D=2.0, mu=-1.5, sigma=0.25, theta_s=0.3, theta_e=1.0)
+    carrier = Stroke(0.0, 0.0, -1.0, 0.3, 0.0, 0.0)
+    comp = (s, carrier)
+    sig = lg._sample([lambda t: lg._component_path(comp, t)], [lg._component_span(comp)], [], [], 200.0,
+                     0, "genuine", 0)
+    assert np.allclose(np.diff(sig.t), 1 / 200.0)
+    measured = np.linalg.norm(np.diff(sig.xy, axis=0), axis=1) * 200.0
+    a = lg._component_span(comp)[0]
+    mid = a + (sig.t[1:] + sig.t[:-1]) / 2
+    formula = stroke_speed(mid, s.D, s.t0, s.mu, s.sigma)
+    assert np.max(np.abs(measured - formula)) < 0.01 * formula.max()
+
+
+def test_signature_sizes_and_pen_ups():
+    for w in range(10):
+        tpl = writer_template(w)
+        for sig in (genuine(w, 0), genuine(w, 12), skilled_forgery(w, 0)):
+            assert sig.num_pen_ups == len(tpl.components) - 1
+            assert sig.t[0] == 0 and np.all(np.diff(sig.t) > 0)
+            assert 0.5 < sig.duration < 8
+            assert not sig.pen_down[0]
+            assert sig.xy.shape == (sig.num_points, 2)
+
+
+def _shape_distance(a, b) -> float:
+    return float(np.mean(np.linalg.norm(resampled(a, 64)[:, :2] - resampled(b, 64)[:, :2], axis=1)))
+
+
+def test_skilled_forgeries_copy_the_shape():
+    """Genuine vs the same writer's skilled forgery: closer in path shape than to other writers' genuine."""
+    writers = range(100, 112)
+    same, other = [], []
+    for w in writers:
+        g = genuine(w, 0)
+        same += [_shape_distance(g, skilled_forgery(w, k)) for k in range(3)]
+        other += [_shape_distance(g, genuine(v, 1)) for v in writers if v != w]
+    assert max(same) < np.percentile(other, 5)
+    assert np.median(same) < 0.3 * np.median(other)
+
+
+def test_skilled_forgeries_have_other_timing():
+    """The forger's speed profile: lower peaks relative to his mean speed than the writer's ballistic strokes."""
+    def peakiness(sig):
+        v = np.linalg.norm(np.diff(sig.xy, axis=0), axis=1) / np.diff(sig.t)
+        return np.percentile(v[sig.pen_down[1:]], 95) / sig.mean_speed
+    g = [peakiness(genuine(w, 0)) for w in range(20)]
+    f = [peakiness(skilled_forgery(w, 0)) for w in range(20)]
+    assert np.mean(f) < np.mean(g)
+
+
+# -- views ---------------------------------------------------------------------------
+def test_trajectory_is_normalised_and_carries_the_timing():
+    sig = genuine(3, 1)
+    tr = trajectory(sig)
+    assert tr.shape == (sig.num_points, 4)
+    assert np.allclose(tr[:, :2].mean(axis=0), 0, atol=1e-12)
+    assert np.sqrt(np.mean(np.sum(tr[:, :2] ** 2, axis=1))) == pytest.approx(1.0)
+    assert np.array_equal(tr[:, 2], sig.pen_down.astype(float))
+    assert np.allclose(tr[1:, 3], np.diff(sig.t) * 10)
+    moved = dataclasses.replace(sig, xy=sig.xy * 3 + 5)
+    assert np.allclose(trajectory(moved), tr)
+
+
+def test_image_and_resampled_views_lose_the_timing():
+    sig = genuine(4, 2)
+    slow = dataclasses.replace(sig, t=sig.t * 1.7)
+    assert np.array_equal(image(sig), image(slow))
+    assert np.array_equal(resampled(sig), resampled(slow))
+    assert not np.allclose(trajectory(sig), trajectory(slow))
+    img = image(sig, 32)
+    assert img.shape == (32, 32) and img.min() >= 0 and img.max() == 1.0
+    assert 0.03 < np.mean(img > 0.2) < 0.6
+    r = resampled(sig, 50)
+    assert r.shape == (50, 3) and set(np.unique(r[:, 2])) <= {0.0, 1.0}
+    if sig.num_pen_ups:
+        assert r[:, 2].min() == 0.0
+
+
+def test_encoder_features_subsample_keeps_pen_lifts():
+    sig = genuine(5, 0)                     # writer 5 lifts the pen at least once
+    assert sig.num_pen_ups >= 1
+    full = encoder_features(sig, 1)
+    assert np.allclose(full[:, :4], trajectory(sig))
+    assert np.allclose(full[1:, 4:], np.diff(full[:, :2], axis=0))
+    half = encoder_features(sig, 3)
+    assert half.shape[0] == (sig.num_points + 2) // 3
+    assert np.count_nonzero(half[1:, 2] == 0) == sig.num_pen_ups
+    assert np.allclose(half[1:, 3], np.diff(sig.t[::3]) * 10)
+
+
+def test_pad_batch():
+    xs, mask = pad_batch([np.ones((3, 2)), 2 * np.ones((5, 2))])
+    assert xs.shape == (5, 2, 2) and mask.sum(axis=0).tolist() == [3, 5]
+    assert np.all(xs[3:, 0] == 0) and np.all(xs[:, 1] == 2)
+
+
+# -- verification --------------------------------------------------------------------
+def _dtw_reference(a, b, band):
+    n, m = len(a), len(b)
+    D = np.full((n + 1, m + 1), np.inf)
+    D[0, 0] = 0.0
+    width = band + 1.0 / min(n, m)
+    for i in range(n):
+        for j in range(m):
+            if abs(i / n - j / m) <= width:
+                D[i + 1, j + 1] = np.linalg.norm(a[i] - b[j]) + min(D[i, j + 1], D[i + 1, j], D[i, j])
+    return D[n, m] / (n + m)
+
+
+@pytest.mark.parametrize("n,m,band", [(5, 7, 0.2), (30, 21, 0.1), (1, 4, 0.2), (13, 13, 1.0), (40, 12, 0.05)])
+def test_dtw_equals_the_textbook_recursion(n, m, band):
+    rng = np.random.default_rng(n * m)
+    a, b = rng.normal(size=(n, 3)), rng.normal(size=(m, 3))
+    assert dtw(a, b, band) == pytest.approx(_dtw_reference(a, b, band), rel=1e-12)
+    assert dtw(a, a, band) < 1e-7
+
+
+def test_dtw_ignores_a_change_of_pace():
+    a = np.sin(np.linspace(0, 6, 60))[:, None]
+    b = np.sin(np.linspace(0, 6, 60) ** 1.3 / 6 ** 0.3)[:, None]     # same values, other timing
+    c = np.cos(np.linspace(0, 6, 60))[:, None]
+    assert dtw(a, b, 0.3) < 0.2 * dtw(a, c, 0.3)
+
+
+def test_equal_error_rate():
+    assert equal_error_rate([0.1, 0.2, 0.3], [0.4, 0.5]) == 0.0
+    assert equal_error_rate([0.4, 0.5], [0.1, 0.2, 0.3]) == 1.0
+    assert equal_error_rate([1.0, 2.0], [1.5, 0.5]) == 0.5
+    rng = np.random.default_rng(0)
+    g, f = rng.normal(0, 1, 20000), rng.normal(2, 1, 20000)       # Gaussians 2 apart: EER = Phi(-1)
+    assert equal_error_rate(g, f) == pytest.approx(0.1587, abs=0.006)
+    # one of 10 genuine beyond every forgery, the rest below: EER 10 % whatever the gap
+    g = np.r_[np.zeros(9), 10.0]
+    assert equal_error_rate(g, np.arange(1.0, 9.0)) == pytest.approx(0.1, abs=1e-12)
+
+
+def test_error_curves_are_monotone_and_span_zero_to_one():
+    rng = np.random.default_rng(1)
+    th, far, frr = error_curves(rng.normal(size=50), rng.normal(1, 1, size=70))
+    assert far[0] == 0 and frr[0] == 1 and far[-1] == 1 and frr[-1] == 0
+    assert np.all(np.diff(far) >= 0) and np.all(np.diff(frr) <= 0) and np.all(np.diff(th) > 0)
+    with pytest.raises(ValueError, match="genuine, forgery"):
+        error_curves([], [1.0])
+
+
+def test_reference_scores_and_probit():
+    d = np.array([[1.0, 3.0], [2.0, 2.0]])
+    among = np.array([[0.0, 4.0], [4.0, 0.0]])
+    assert np.allclose(reference_scores(d, among), [0.5, 0.5])
+    with pytest.raises(ValueError, match="distance_to_refs"):
+        reference_scores(d, np.zeros((3, 3)))
+    assert np.allclose(probit([0.5, 0.8413447, 0.0227501]), [0.0, 1.0, -2.0], atol=1e-5)
