@@ -20,6 +20,10 @@ normalise by the references' own spread in the same spirit).
 :func:`dtw` is the classic non-learned online verifier (Kholmatov &
 Yanikoglu won SVC2004 Task 1 with it): dynamic time warping with a
 Sakoe-Chiba band, vectorised along anti-diagonals.
+
+:func:`triplet_loss` trains a learned verifier's embedding. rnnbp has no
+autograd, so its gradient with respect to the three embeddings is written
+out by hand beside it (and checked by finite differences in the tests).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import math
 
 import numpy as np
 
-__all__ = ["dtw", "reference_scores", "equal_error_rate", "error_curves", "probit"]
+__all__ = ["dtw", "reference_scores", "equal_error_rate", "error_curves", "probit", "triplet_loss"]
 
 
 def dtw(a: np.ndarray, b: np.ndarray, band: float = 0.2) -> float:
@@ -143,3 +147,37 @@ def probit(p: np.ndarray) -> np.ndarray:
         below = 0.5 * (1 + erf(mid / math.sqrt(2))) < p
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
     return (lo + hi) / 2
+
+
+def triplet_loss(anchor: np.ndarray, positive: np.ndarray,
+                 negative: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Soft-margin triplet loss and its gradient with respect to the three embeddings.
+
+    ``L = mean_i softplus(|a_i - p_i|^2 - |a_i - n_i|^2)`` (Hermans, Beyer &
+    Leibe 2017: the soft margin needs no margin to tune). It asks a genuine
+    sample to be closer to another genuine sample of its writer than a
+    forgery is -- the comparison a verifier makes against its references.
+
+    Parameters
+    ----------
+    anchor, positive, negative : ndarray, shape (B, E)
+        Embeddings of a writer's genuine sample, another genuine sample of
+        the same writer, and a forgery (skilled, or another writer's).
+
+    Returns
+    -------
+    value : float
+    (danchor, dpositive, dnegative) : ndarrays, shape (B, E) each
+    """
+    a, p, n = (np.asarray(v) for v in (anchor, positive, negative))
+    if a.ndim != 2 or p.shape != a.shape or n.shape != a.shape:
+        raise ValueError(f"anchor, positive, negative: expected three (B, E) arrays of one shape, "
+                         f"got {a.shape}, {p.shape}, {n.shape}")
+    B = a.shape[0]
+    z = np.sum((a - p) ** 2, axis=1) - np.sum((a - n) ** 2, axis=1)     # z = d_ap - d_an
+    value = float(np.mean(np.logaddexp(0.0, z)))                         # L = mean softplus(z)
+    s = (0.5 * (1.0 + np.tanh(0.5 * z)) / B)[:, None]                    # dL/dz = sigmoid(z) / B
+    da = s * 2.0 * (n - p)                                               # dz/da = 2(a - p) - 2(a - n)
+    dp = -s * 2.0 * (a - p)                                              # dz/dp = -2(a - p)
+    dn = s * 2.0 * (a - n)                                               # dz/dn = 2(a - n)
+    return value, (da.astype(a.dtype), dp.astype(a.dtype), dn.astype(a.dtype))

@@ -225,3 +225,25 @@ def test_reference_scores_and_probit():
     with pytest.raises(ValueError, match="distance_to_refs"):
         reference_scores(d, np.zeros((3, 3)))
     assert np.allclose(probit([0.5, 0.8413447, 0.0227501]), [0.0, 1.0, -2.0], atol=1e-5)
+
+
+def test_triplet_loss_gradient_matches_finite_differences():
+    from tasks.verification import triplet_loss
+    rng = np.random.default_rng(3)
+    emb = [rng.normal(size=(5, 4)) for _ in range(3)]
+    emb[2][0] = emb[0][0] + 3.0          # one easy triplet (z << 0), the others mixed
+    value, grads = triplet_loss(*emb)
+    eps = 1e-6
+    for which in range(3):
+        num = np.zeros_like(emb[which])
+        for idx in np.ndindex(*emb[which].shape):
+            up = [e.copy() for e in emb]
+            down = [e.copy() for e in emb]
+            up[which][idx] += eps
+            down[which][idx] -= eps
+            num[idx] = (triplet_loss(*up)[0] - triplet_loss(*down)[0]) / (2 * eps)
+        assert np.allclose(grads[which], num, rtol=1e-6, atol=1e-9), which
+    z = np.sum((emb[0] - emb[1]) ** 2, 1) - np.sum((emb[0] - emb[2]) ** 2, 1)
+    assert value == pytest.approx(np.mean(np.log1p(np.exp(z))))
+    with pytest.raises(ValueError, match="anchor, positive, negative"):
+        triplet_loss(emb[0], emb[1], emb[2][:3])
