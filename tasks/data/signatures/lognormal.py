@@ -36,6 +36,7 @@ sample])``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -237,8 +238,13 @@ def _check(writer: int, sample: int, seed: int) -> None:
 
 
 def writer_template(writer: int, seed: int = 0) -> Template:
-    """The signature plan of ``writer`` (deterministic per ``(seed, writer)``)."""
+    """The signature plan of ``writer`` (deterministic per ``(seed, writer)``; immutable, so cached)."""
     _check(writer, 0, seed)
+    return _template(int(writer), int(seed))
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(writer: int, seed: int) -> Template:
     rng = _rng(seed, writer, 0, 0)
     R = RANGES
     n = int(rng.integers(R["strokes"][0], R["strokes"][1] + 1))
@@ -267,8 +273,22 @@ def writer_template(writer: int, seed: int = 0) -> Template:
 
 
 def _component_path(strokes: tuple[Stroke, ...], t: np.ndarray) -> np.ndarray:
-    """Positions ``(len(t), 2)`` of a component's pen tip at times ``t`` (from its start at (0, 0))."""
-    return sum(stroke_displacement(t, s) for s in strokes)
+    """Positions ``(len(t), 2)`` of a component's pen tip at times ``t`` (from its start at (0, 0)).
+
+    The sum of :func:`stroke_displacement` over the strokes, computed for all
+    strokes at once (``(len(t), J)`` arrays).
+    """
+    t0, D, mu, sigma, ts, te = (np.array([getattr(s, k) for s in strokes])
+                                for k in ("t0", "D", "mu", "sigma", "theta_s", "theta_e"))
+    dt = np.maximum(t[:, None] - t0, 1e-300)
+    F = np.where(t[:, None] > t0, 0.5 * (1.0 + erf((np.log(dt) - mu) / (sigma * np.sqrt(2.0)))), 0.0)
+    dth = te - ts
+    straight = np.abs(dth) < 1e-9
+    safe = np.where(straight, 1.0, dth)
+    phi = ts + dth * F
+    x = np.where(straight, D * F * np.cos(ts), D / safe * (np.sin(phi) - np.sin(ts)))
+    y = np.where(straight, D * F * np.sin(ts), D / safe * (np.cos(ts) - np.cos(phi)))
+    return np.stack([x.sum(axis=1), y.sum(axis=1)], axis=-1)
 
 
 def _component_span(strokes: tuple[Stroke, ...]) -> tuple[float, float]:
@@ -401,7 +421,9 @@ def skilled_forgery(writer: int, sample: int, seed: int = 0, *, rate: float = 10
         t0s, mus = (t0s - begin) * scale, mus + np.log(scale)
 
         def path(t, pieces=pieces, t0s=t0s, mus=mus, sigmas=sigmas, s_copy=s_copy, copy=copy):
-            covered = sum(D * stroke_fraction(t, t0, mu, sg) for D, t0, mu, sg in zip(pieces, t0s, mus, sigmas))
+            dt = np.maximum(t[:, None] - t0s, 1e-300)
+            F = np.where(t[:, None] > t0s, 0.5 * (1.0 + erf((np.log(dt) - mus) / (sigmas * np.sqrt(2.0)))), 0.0)
+            covered = F @ pieces
             covered = np.minimum(covered, s_copy[-1])
             return np.stack([np.interp(covered, s_copy, copy[:, 0]), np.interp(covered, s_copy, copy[:, 1])], -1)
 
