@@ -247,3 +247,92 @@ def test_triplet_loss_gradient_matches_finite_differences():
     assert value == pytest.approx(np.mean(np.log1p(np.exp(z))))
     with pytest.raises(ValueError, match="anchor, positive, negative"):
         triplet_loss(emb[0], emb[1], emb[2][:3])
+
+
+# -- the experiment's encoders -------------------------------------------------------
+@pytest.mark.parametrize("family", ["LSTM / trajectory", "BiLSTM / trajectory", "MLP / resampled"])
+def test_embedding_gradient_through_pooling_matches_finite_differences(family):
+    """Triplet loss on mean-pooled, masked encoder outputs: the model's grads equal central differences."""
+    from tasks.experiments.signatures import build, embed_backward, embed_forward
+    from tasks.verification import triplet_loss
+
+    cfg = {"embed": 3, "dtype": "float64", "image_size": 16, "resample": 4}
+    model = build(family, {"hidden": 4}, cfg, seed=2)
+    rng = np.random.default_rng(0)
+    for p in model.params.values():
+        p += rng.normal(0, 0.1, size=p.shape)             # non-zero biases
+    if "trajectory" in family:
+        items = [rng.normal(size=(T, 6)) for T in (5, 3, 7, 4, 6, 2)]
+    else:
+        items = [rng.normal(size=12) for _ in range(6)]
+
+    def loss():
+        _, e, _ = embed_forward(model, items)
+        return triplet_loss(e[:2], e[2:4], e[4:])[0]
+
+    graph, e, mask = embed_forward(model, items)
+    value, (da, dp, dn) = triplet_loss(e[:2], e[2:4], e[4:])
+    model.zero_grad()
+    embed_backward(graph, mask, np.concatenate([da, dp, dn]))
+    eps = 1e-6
+    for name, p in model.params.items():
+        for idx in [tuple(rng.integers(s) for s in p.shape) for _ in range(3)]:
+            old = p[idx]
+            p[idx] = old + eps
+            up = loss()
+            p[idx] = old - eps
+            down = loss()
+            p[idx] = old
+            assert model.grads[name][idx] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9), name
+
+
+def test_padding_does_not_change_an_embedding():
+    from tasks.experiments.signatures import build, embed_forward
+
+    model = build("GRU / trajectory", {"hidden": 5}, {"embed": 4, "dtype": "float64"}, seed=0)
+    rng = np.random.default_rng(1)
+    short, long = rng.normal(size=(3, 6)), rng.normal(size=(9, 6))
+    _, alone, _ = embed_forward(model, [short])
+    _, both, _ = embed_forward(model, [short, long])
+    assert np.allclose(alone[0], both[0], atol=1e-12)
+
+
+@pytest.mark.slow
+def test_quick_run_writes_a_fair_record(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import resource
+
+    root = Path(__file__).resolve().parent.parent
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "tasks", "run", "signatures", "--quick", "--out", str(tmp_path)],
+                          cwd=root, env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True, text=True,
+                          timeout=300)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads((tmp_path / "results.json").read_text())
+    res = r.get("results", r)
+    names = {"MLP / image", "CNN / image", "MLP / resampled", "LSTM / trajectory", "GRU / trajectory",
+             "BiLSTM / trajectory"}
+    assert set(res["eer"]) == names | {"DTW", "trivial features"}
+    for v in res["eer"].values():
+        assert 0.0 <= v["skilled"] <= 1.0 and 0.0 <= v["random"] <= 1.0
+    fair = res["fairness"]
+    assert set(fair["chosen"]) == names and len({len(g) for g in fair["grids"].values()}) == 1
+    assert fair["budget"] == res["config"]["budget"] | {"seconds": None}
+    for name in names:
+        m = res["models"][name]
+        assert m["validation"] == min(g["validation"] for g in m["grid"])       # chosen on validation
+        assert m["used"]["epochs"] <= fair["budget"]["max_epochs"]
+    for f in res["figures"]:
+        assert (tmp_path / f).read_bytes()[:4] == b"\x89PNG"
+    # the work, not the wall clock: on a machine shared by several runs the wall time says little
+    assert cpu < 30, f"--quick used {cpu:.1f} s of CPU ({seconds:.1f} s wall)"
