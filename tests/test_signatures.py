@@ -336,3 +336,14 @@ def test_quick_run_writes_a_fair_record(tmp_path):
         assert (tmp_path / f).read_bytes()[:4] == b"\x89PNG"
     # the work, not the wall clock: on a machine shared by several runs the wall time says little
     assert cpu < 30, f"--quick used {cpu:.1f} s of CPU ({seconds:.1f} s wall)"
+
+
+def test_component_path_is_the_sum_of_its_strokes_displacements():
+    """The vectorised path (all strokes at once) against stroke_displacement one stroke at a time."""
+    import tasks.data.signatures.lognormal as lg
+    t = np.linspace(0.0, 1.5, 301)
+    for w in range(5):
+        for comp in writer_template(w).components:
+            comp = comp + (Stroke(0.1, 0.8, -1.5, 0.3, 0.7, 0.7),)       # and a straight stroke
+            expect = sum(stroke_displacement(t, s) for s in comp)
+            assert np.allclose(lg._component_path(comp, t), expect, atol=1e-12)
