@@ -332,6 +332,10 @@ def dtw_trial(cfg: dict[str, Any], data_seed: int, part: str, writers: list[int]
 
 
 TRIVIAL = ("duration", "points", "pen_ups", "mean_speed")
+#: The least within-writer spread of each trivial feature: 2 % for the logs of duration, points and
+#: speed, one pen-up for the count (a writer never changes it, and a zero spread would let one
+#: pen-up of difference swamp the other three features).
+TRIVIAL_FLOOR = np.array([0.02, 0.02, 1.0, 0.02])
 
 
 def _trivial_features(sig: Signature) -> np.ndarray:
@@ -339,11 +343,15 @@ def _trivial_features(sig: Signature) -> np.ndarray:
 
 
 def trivial_scores(cfg: dict[str, Any], data_seed: int) -> dict[str, Any]:
-    """EERs of the trivial features, alone and together, each scaled by its within-writer spread on training writers."""
+    """EERs of the trivial features, alone and together, each scaled by its within-writer spread on training writers.
+
+    The spread is the root-mean-square over training writers of each
+    writer's standard deviation, at least :data:`TRIVIAL_FLOOR`.
+    """
     cfg_json = json.dumps(cfg, sort_keys=True)
     train = _signatures(data_seed, cfg_json, "train")
     within = np.array([np.std([_trivial_features(s) for s in row], axis=0) for row in train["genuine"]])
-    spread = np.maximum(np.sqrt(np.mean(within ** 2, axis=0)), 1e-3)
+    spread = np.maximum(np.sqrt(np.mean(within ** 2, axis=0)), TRIVIAL_FLOOR)
     test = _signatures(data_seed, cfg_json, "test")
     f = {kind: [[_trivial_features(s) / spread for s in row] for row in rows] for kind, rows in test.items()}
     n = len(test["genuine"])
