@@ -347,3 +347,34 @@ def test_component_path_is_the_sum_of_its_strokes_displacements():
             comp = comp + (Stroke(0.1, 0.8, -1.5, 0.3, 0.7, 0.7),)       # and a straight stroke
             expect = sum(stroke_displacement(t, s) for s in comp)
             assert np.allclose(lg._component_path(comp, t), expect, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_quick_run_gives_the_same_numbers_serial_and_parallel(tmp_path):
+    """Trials carry their own seeds and data are per-index: --jobs 2 equals --jobs 1 (timings aside)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def run(jobs):
+        out = tmp_path / f"jobs{jobs}"
+        proc = subprocess.run([sys.executable, "-m", "tasks", "run", "signatures", "--quick", "--jobs", str(jobs),
+                               "--out", str(out)], cwd=root, env=dict(os.environ, MPLBACKEND="Agg"),
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads((out / "results.json").read_text())
+
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k != "seconds"}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    one, two = run(1), run(2)
+    for key in ("eer", "models", "dtw", "trivial", "targets", "fairness"):
+        assert strip(one[key]) == strip(two[key]), key
