@@ -50,12 +50,13 @@ class History:
         The epoch (counted from 1, like every epoch number) with the lowest
         validation loss: ``val_loss[best_epoch - 1]``.
     skipped : int
-        Updates skipped because of non-finite gradients
+        Updates skipped because of a non-finite loss or gradients
         (``on_nonfinite="skip"``).
     epoch_time : list[float]
         Wall-clock seconds per epoch.
     stopped_early : bool
-        Whether early stopping or a callback ended training.
+        Whether early stopping or a callback ended training before the
+        last epoch.
 
     Examples
     --------

@@ -138,7 +138,8 @@ def evaluate(model: Layer, data: Any, loss: LossFn, *, metric: Metric | None = N
     Returns
     -------
     (loss, metric or None)
-        Means over sequences (weighted by batch size).
+        The loss's own mean over all of ``data`` (the loss sees every
+        output at once) and the metric over all of it.
     """
     target = _checks.choice(target, "target", TARGETS)
     _checks.function(loss, "loss", "rnnbp.losses.mse")

@@ -9,7 +9,7 @@ reserved member, ``"__rnnbp__.npy"``: a 1-d ``uint8`` array of UTF-8 JSON,
 
 .. code-block:: text
 
-    {"format": "rnnbp", "version": 1, "rnnbp_version": "0.1.0",
+    {"format": "rnnbp", "version": 1, "rnnbp_version": "0.2.0",
      "dtype": "float64",
      "model": {"type": "Sequential",
                "config": {"layers": [{"type": "LSTM", "config": {...}}, ...]}},

@@ -35,7 +35,6 @@ arrays, which is how ``rnnbp.fit(checkpoint=...)`` saves it without pickle.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,20 +46,15 @@ from .protocol import Layer
 
 __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad"]
 
-#: Names that moved to :mod:`rnnbp.schedules`: still found here, with a warning.
+#: Names that moved to :mod:`rnnbp.schedules` in 0.1.0 (with a warning here
+#: for that release); since 0.2.0 the error says where they are.
 _MOVED_TO_SCHEDULES = ("StepLR", "ExponentialLR", "CosineLR")
 
 
 def __getattr__(name: str) -> Any:
-    # The schedules used to live here. Old code keeps running for now and is
-    # told where their one home is (a silent re-export would leave two ways
-    # to spell the same class).
     if name in _MOVED_TO_SCHEDULES:
-        warnings.warn(f"rnnbp.optim.{name} has moved: use rnnbp.schedules.{name}",
-                      DeprecationWarning, stacklevel=2)
-        from . import schedules
-
-        return getattr(schedules, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}: the schedules live in "
+                             f"rnnbp.schedules (from rnnbp.schedules import {name})")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

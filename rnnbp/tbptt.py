@@ -80,7 +80,7 @@ class TruncatedBPTT:
     ----------
     state : state or None
         The model's state at the end of the stream so far (None before the
-        first window or after ``reset``).
+        first window, or after ``reset()`` without a state).
     graph : TimeGraph or None
         The last completed window's graph (its ``state_grad_norms`` show how
         far the truncated gradient reached).

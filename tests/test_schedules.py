@@ -42,13 +42,10 @@ def test_schedule_state_dict_roundtrip():
 
 
 @pytest.mark.parametrize("name", ["StepLR", "ExponentialLR", "CosineLR"])
-def test_schedules_from_optim_warn_and_point_to_schedules(name):
-    """The old spelling still works, but only with a DeprecationWarning naming the new home."""
-    with pytest.warns(DeprecationWarning, match=rf"rnnbp.optim.{name} has moved: use rnnbp.schedules.{name}"):
-        cls = getattr(rnnbp.optim, name)
-    assert cls is getattr(rnnbp.schedules, name)
-    with pytest.warns(DeprecationWarning, match="rnnbp.schedules"):
-        exec(f"from rnnbp.optim import {name}", {})
+def test_old_optim_spelling_of_a_schedule_says_where_it_lives(name):
+    """rnnbp.optim.StepLR warned through 0.1.0 and is gone in 0.2.0; the error names the new home."""
+    with pytest.raises(AttributeError, match=rf"from rnnbp.schedules import {name}"):
+        getattr(rnnbp.optim, name)
     assert name not in rnnbp.optim.__all__ and name in rnnbp.schedules.__all__
 
 
