@@ -437,7 +437,7 @@ def run(quick: bool, seed: int, out: Path, sweep: Sweep | None = None) -> dict[s
     scores = {f: next(r for r in got["families"][f] if r["point"] == chosen[f])["test_scores"] for f in models}
     scores["DTW"] = got["dtw"]["test_scores"]
     scores["trivial features"] = trivial["results"]["all four"]["test_scores"]
-    figures = write_figures(out, cfg, seed, scores, table, best_rec or best_static, best_static)
+    figures = write_figures(out, cfg, seed, scores, table, best_rec or best_static, best_static, TEST_BASE)
     return {"config": {**cfg, "optimizer": "Adam", "loss": "soft-margin triplet",
                        "protocol": {"refs": REFS, "genuine": N_GENUINE_TEST, "skilled": N_SKILLED,
                                     "random": N_RANDOM, "validation_writers_from": VALIDATION_BASE,
