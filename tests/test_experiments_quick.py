@@ -73,6 +73,19 @@ def _rnn_parameters(cell: str, D: int, H: int, O: int) -> int:
     return gates * H * (D + H) + gates * H + H * O + O
 
 
+def _check_fairness(record, families):
+    """The fairness rule (tasks.fairness) was applied: one grid size, one budget, choices from the grids."""
+    from tasks.fairness import Budget
+
+    f = record["fairness"]
+    assert set(f["grids"]) == set(families) == set(f["chosen"]) == set(f["used"])
+    assert {len(points) for points in f["grids"].values()} == {f["grid_size"]} and f["grid_size"] >= 2
+    Budget(**f["budget"])                          # one budget, a valid one, for every family
+    for name, point in f["chosen"].items():
+        assert point in f["grids"][name], name
+    return f
+
+
 def test_quickstart(quick):
     r = quick("quickstart")
     cfg = r["config"]
@@ -129,9 +142,22 @@ def test_reber(quick):
 def test_static_vs_recurrent_sequences(quick):
     r = quick("static-vs-recurrent-sequences")
     cfg = r["config"]
-    lags, models = r["lags"], set(cfg["hidden"])
+    lags, models = r["lags"], set(cfg["grids"])
     assert lags == cfg["lags"] and r["window"] == cfg["window"]
     assert r["chance"] == pytest.approx(1 / cfg["n_classes"])
+    f = _check_fairness(r, models)
+    assert f["budget"] == {**cfg["budget"], "seconds": None}
+    for name in models:
+        # each family's point is its best mean validation accuracy (first on ties); never chosen on test
+        best = max(s["validation"] for s in f["search"][name])
+        first = next(s for s in f["search"][name] if s["validation"] == best)
+        assert f["chosen"][name] == first["point"] and len(f["search"][name]) == f["grid_size"]
+        used = f["used"][name]
+        assert used["runs"] == len(lags) * cfg["seeds"] and sum(used["stopped_by"].values()) == used["runs"]
+        assert used["epochs_max"] <= cfg["budget"]["max_epochs"]
+        for run in r["runs"][name]:
+            assert {"hidden": run["hidden"], "lr": run["lr"]} == f["chosen"][name]
+            assert run["epochs"] <= cfg["budget"]["max_epochs"]
     assert set(r["mean_test_accuracy"]) == models == set(r["test_accuracy_per_seed"])
     for name in models:
         per_seed = np.array(r["test_accuracy_per_seed"][name])
