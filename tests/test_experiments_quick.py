@@ -157,7 +157,7 @@ def test_static_vs_recurrent_sequences(quick):
         assert used["epochs_max"] <= cfg["budget"]["max_epochs"]
         for run in r["runs"][name]:
             assert {"hidden": run["hidden"], "lr": run["lr"]} == f["chosen"][name]
-            assert run["epochs"] <= cfg["budget"]["max_epochs"]
+            assert 1 <= run["best_epoch"] <= run["epochs"] <= cfg["budget"]["max_epochs"]
     assert set(r["mean_test_accuracy"]) == models == set(r["test_accuracy_per_seed"])
     for name in models:
         per_seed = np.array(r["test_accuracy_per_seed"][name])
@@ -186,7 +186,16 @@ def test_static_vs_recurrent_ocr(quick):
     assert len(test) == cfg["test_fonts"] and not train & test
     assert train | test == set(available_fonts(cfg["charset"]))
     assert list(r["models"]) == cfg["models"]
+    f = _check_fairness(r, cfg["models"])
+    assert f["budget"] == {**cfg["budget"], "seconds": None}
     for name, m in r["models"].items():
+        # the reported point is the best on validation (first on ties), and it is what the model used
+        search = f["search"][name]
+        best = max(s["validation"] for s in search)
+        assert f["chosen"][name] == next(s for s in search if s["validation"] == best)["point"]
+        assert m["validation_accuracy"] == best and all(m[k] == v for k, v in f["chosen"][name].items())
+        assert f["used"][name]["epochs"] == m["epochs"] <= cfg["budget"]["max_epochs"]
+        assert (f["used"][name]["stopped_by"] == "patience") == (m["epochs"] < cfg["budget"]["max_epochs"])
         assert name == f"{m['model']} / {m['view']}"
         _in_unit_interval([m["train_accuracy"], m["test_accuracy"], m["seen_font_accuracy"]], name)
         assert set(m["test_accuracy_by_font"]) == test and set(m["seen_font_accuracy_by_font"]) == train
@@ -195,10 +204,13 @@ def test_static_vs_recurrent_ocr(quick):
         assert m["test_accuracy"] == pytest.approx(np.mean(list(m["test_accuracy_by_font"].values())), abs=1e-9)
         assert m["gap"] == pytest.approx(m["train_accuracy"] - m["test_accuracy"])
         assert m["font_gap"] == pytest.approx(m["seen_font_accuracy"] - m["test_accuracy"])
-        for key in ("train_accuracy_per_epoch", "test_accuracy_per_epoch", "train_loss_per_epoch", "test_loss_per_epoch"):
-            assert len(m[key]) == cfg["epochs"], (name, key)
+        for key in ("train_accuracy_per_epoch", "val_accuracy_per_epoch", "test_accuracy_per_epoch",
+                    "train_loss_per_epoch", "val_loss_per_epoch", "test_loss_per_epoch"):
+            assert len(m[key]) == m["epochs"], (name, key)
         _in_unit_interval(m["test_accuracy_per_epoch"] + m["train_accuracy_per_epoch"], name)
-        assert m["test_accuracy_per_epoch"][-1] == pytest.approx(m["test_accuracy"], abs=1e-6)
+        # early stopping restores the best validation epoch: the test score is that epoch's
+        assert m["val_loss_per_epoch"][m["best_epoch"] - 1] == min(m["val_loss_per_epoch"])
+        assert m["test_accuracy_per_epoch"][m["best_epoch"] - 1] == pytest.approx(m["test_accuracy"], abs=1e-6)
         _finite_nonneg(m["test_loss_per_epoch"] + m["train_loss_per_epoch"], name)
     for view, best in r["best_per_view"].items():
         assert r["models"][best]["test_accuracy"] == max(m["test_accuracy"] for m in r["models"].values()

@@ -185,7 +185,7 @@ def fit_trial(name: str, lag: int, trial: int, base: int, point: dict[str, Any],
                                          metric=rnnbp.accuracy, target="last")
     return {"lag": lag, "T": T, "trial": trial, **point, "val_accuracy": val_acc, "val_loss": val_loss,
             "test_accuracy": test_acc, "test_loss": test_loss,
-            "epochs": hist.epochs, "best_epoch": hist.best_epoch, "stopped_by": stopped_by,
+            "epochs": hist.epochs, "best_epoch": hist.best_epoch + 1, "stopped_by": stopped_by,   # 1-based
             "parameters": model.num_params}
 
 
@@ -207,7 +207,7 @@ def _used(runs: list[dict[str, Any]], budget: Budget) -> dict[str, Any]:
     """What the chosen point's runs (every lag and seed) used of the budget."""
     epochs = [r["epochs"] for r in runs]
     return {"runs": len(runs), "max_epochs": budget.max_epochs, "epochs_mean": float(np.mean(epochs)),
-            "epochs_max": int(max(epochs)), "best_epoch_mean": float(np.mean([r["best_epoch"] or 0 for r in runs])),
+            "epochs_max": int(max(epochs)), "best_epoch_mean": float(np.mean([r["best_epoch"] for r in runs])),
             "stopped_by": {why: sum(r["stopped_by"] == why for r in runs)
                            for why in ("target", "patience", "max_epochs")}}
 
