@@ -146,7 +146,7 @@ FULL: dict[str, Any] = {
 QUICK: dict[str, Any] = {
     **FULL,
     "data": {**FULL["data"], "n_train": 160, "n_val": 40, "n_test": 48, "chars": [8, 16], "shard": 200},
-    "batch_size": 16, "round_lines": 160, "beam_width": 2,
+    "batch_size": 16, "round_lines": 96, "beam_width": 2,
     "budget": {"max_epochs": 2, "patience": 1}, "search_budget": {"max_epochs": 1, "patience": None},
     "models": {name: {**m, **({"hidden": 12} if m["kind"] == "mlp" else {}),
                       "grid": ({"window": [1, 2], "lr": [1e-2]} if m["kind"] == "mlp"
