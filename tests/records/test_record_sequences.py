@@ -62,6 +62,24 @@ def test_recurrent_models_beat_the_time_delay_mlp_beyond_its_window():
                 assert min(per_seed[name][k]) > 0.95 > chance + 0.1 > max(per_seed["MLP"][k]), (name, lags[k])
 
 
+def test_static_vs_recurrent_sequences_gave_every_model_the_same_chance():
+    """The fairness rule: equal grid sizes, one choice per family on validation, one budget for every run."""
+    record = _record("static-vs-recurrent-sequences")
+    f, cfg = record["fairness"], record["config"]
+    models = set(record["mean_test_accuracy"])
+    assert set(f["grids"]) == set(f["chosen"]) == set(f["used"]) == models
+    assert {len(g) for g in f["grids"].values()} == {f["grid_size"]} and f["grid_size"] == 4
+    assert f["budget"] == {**cfg["budget"], "seconds": None}
+    for name in models:
+        best = max(s["validation"] for s in f["search"][name])
+        assert f["chosen"][name] == next(s for s in f["search"][name] if s["validation"] == best)["point"]
+        runs = record["runs"][name]
+        assert len(runs) == len(record["lags"]) * cfg["seeds"] == f["used"][name]["runs"]
+        for run in runs:
+            assert {"hidden": run["hidden"], "lr": run["lr"]} == f["chosen"][name]
+            assert 1 <= run["best_epoch"] <= run["epochs"] <= f["budget"]["max_epochs"]
+
+
 def test_quickstart_lstm_beats_elman_on_the_adding_problem():
     """The README's quickstart: LSTM learns the adding problem; Elman stays near the trivial predictor."""
     record = _record("quickstart")
