@@ -75,6 +75,19 @@ def _rnn_parameters(cell: str, D: int, H: int, O: int) -> int:
     return gates * H * (D + H) + gates * H + H * O + O
 
 
+def _check_fairness(record, families):
+    """The fairness rule (tasks.fairness) was applied: one grid size, one budget, choices from the grids."""
+    from tasks.fairness import Budget
+
+    f = record["fairness"]
+    assert set(f["grids"]) == set(families) == set(f["chosen"]) == set(f["used"])
+    assert {len(points) for points in f["grids"].values()} == {f["grid_size"]} and f["grid_size"] >= 2
+    Budget(**f["budget"])                          # one budget, a valid one, for every family
+    for name, point in f["chosen"].items():
+        assert point in f["grids"][name], name
+    return f
+
+
 def test_quickstart(quick):
     r = quick("quickstart")
     cfg = r["config"]
@@ -131,9 +144,22 @@ def test_reber(quick):
 def test_static_vs_recurrent_sequences(quick):
     r = quick("static-vs-recurrent-sequences")
     cfg = r["config"]
-    lags, models = r["lags"], set(cfg["hidden"])
+    lags, models = r["lags"], set(cfg["grids"])
     assert lags == cfg["lags"] and r["window"] == cfg["window"]
     assert r["chance"] == pytest.approx(1 / cfg["n_classes"])
+    f = _check_fairness(r, models)
+    assert f["budget"] == {**cfg["budget"], "seconds": None}
+    for name in models:
+        # each family's point is its best mean validation accuracy (first on ties); never chosen on test
+        best = max(s["validation"] for s in f["search"][name])
+        first = next(s for s in f["search"][name] if s["validation"] == best)
+        assert f["chosen"][name] == first["point"] and len(f["search"][name]) == f["grid_size"]
+        used = f["used"][name]
+        assert used["runs"] == len(lags) * cfg["seeds"] and sum(used["stopped_by"].values()) == used["runs"]
+        assert used["epochs_max"] <= cfg["budget"]["max_epochs"]
+        for run in r["runs"][name]:
+            assert {"hidden": run["hidden"], "lr": run["lr"]} == f["chosen"][name]
+            assert 1 <= run["best_epoch"] <= run["epochs"] <= cfg["budget"]["max_epochs"]
     assert set(r["mean_test_accuracy"]) == models == set(r["test_accuracy_per_seed"])
     for name in models:
         per_seed = np.array(r["test_accuracy_per_seed"][name])
@@ -162,7 +188,16 @@ def test_static_vs_recurrent_ocr(quick):
     assert len(test) == cfg["test_fonts"] and not train & test
     assert train | test == set(available_fonts(cfg["charset"]))
     assert list(r["models"]) == cfg["models"]
+    f = _check_fairness(r, cfg["models"])
+    assert f["budget"] == {**cfg["budget"], "seconds": None}
     for name, m in r["models"].items():
+        # the reported point is the best on validation (first on ties), and it is what the model used
+        search = f["search"][name]
+        best = max(s["validation"] for s in search)
+        assert f["chosen"][name] == next(s for s in search if s["validation"] == best)["point"]
+        assert m["validation_accuracy"] == best and all(m[k] == v for k, v in f["chosen"][name].items())
+        assert f["used"][name]["epochs"] == m["epochs"] <= cfg["budget"]["max_epochs"]
+        assert (f["used"][name]["stopped_by"] == "patience") == (m["epochs"] < cfg["budget"]["max_epochs"])
         assert name == f"{m['model']} / {m['view']}"
         _in_unit_interval([m["train_accuracy"], m["test_accuracy"], m["seen_font_accuracy"]], name)
         assert set(m["test_accuracy_by_font"]) == test and set(m["seen_font_accuracy_by_font"]) == train
@@ -171,10 +206,13 @@ def test_static_vs_recurrent_ocr(quick):
         assert m["test_accuracy"] == pytest.approx(np.mean(list(m["test_accuracy_by_font"].values())), abs=1e-9)
         assert m["gap"] == pytest.approx(m["train_accuracy"] - m["test_accuracy"])
         assert m["font_gap"] == pytest.approx(m["seen_font_accuracy"] - m["test_accuracy"])
-        for key in ("train_accuracy_per_epoch", "test_accuracy_per_epoch", "train_loss_per_epoch", "test_loss_per_epoch"):
-            assert len(m[key]) == cfg["epochs"], (name, key)
+        for key in ("train_accuracy_per_epoch", "val_accuracy_per_epoch", "test_accuracy_per_epoch",
+                    "train_loss_per_epoch", "val_loss_per_epoch", "test_loss_per_epoch"):
+            assert len(m[key]) == m["epochs"], (name, key)
         _in_unit_interval(m["test_accuracy_per_epoch"] + m["train_accuracy_per_epoch"], name)
-        assert m["test_accuracy_per_epoch"][-1] == pytest.approx(m["test_accuracy"], abs=1e-6)
+        # early stopping restores the best validation epoch: the test score is that epoch's
+        assert m["val_loss_per_epoch"][m["best_epoch"] - 1] == min(m["val_loss_per_epoch"])
+        assert m["test_accuracy_per_epoch"][m["best_epoch"] - 1] == pytest.approx(m["test_accuracy"], abs=1e-6)
         _finite_nonneg(m["test_loss_per_epoch"] + m["train_loss_per_epoch"], name)
     for view, best in r["best_per_view"].items():
         assert r["models"][best]["test_accuracy"] == max(m["test_accuracy"] for m in r["models"].values()
@@ -314,30 +352,39 @@ def test_benchmark(quick, tmp_path):
 
 
 def test_ocr_lines(quick):
-    from tasks.experiments.ocr_lines import AMBIGUOUS, align
+    from tasks.ctc_lines.scoring import AMBIGUOUS, align
     from tasks.data.lines import HELD_OUT_FONTS, TRAIN_FONTS
 
     r = quick("ocr-lines")
     cfg = r["config"]
     assert r["held_out_fonts"] == list(HELD_OUT_FONTS) and r["train_fonts"] == list(TRAIN_FONTS)
     assert set(r["models"]) == set(cfg["models"])
-    # the static window is the one with the lowest validation CER among those tried, over every start
-    for view, ks in cfg["windows"].items():
-        search = r["window_search"][view]
-        assert set(search) == {str(k) for k in ks}
-        for s in search.values():
-            assert len(s["starts"]) == cfg["search_starts"]
-            assert s["val_cer"] == min(start["val_cer"] for start in s["starts"])
-        k, start = r["chosen_window"][view]["k"], r["chosen_window"][view]["start"]
-        assert search[str(k)]["starts"][start]["val_cer"] == min(s["val_cer"] for s in search.values())
-        assert r["models"][f"MLP / {view}"]["window"] == k
+    # the fairness rule: every model's grid point is its lowest validation CER after the same search budget
+    f = _check_fairness(r, cfg["models"])
+    assert f["budget"] == {**cfg["budget"], "seconds": None}
+    assert f["search_budget"] == {**cfg["search_budget"], "seconds": None}
+    for name, search in f["search"].items():
+        assert len(search) == f["grid_size"]
+        for s in search:
+            assert len(s["val_cer_curve"]) == cfg["search_budget"]["max_epochs"]
+            assert s["validation"] == min(s["val_cer_curve"])
+        best = min(s["validation"] for s in search)
+        assert f["chosen"][name] == next(s for s in search if s["validation"] == best)["point"], name
+        m = r["models"][name]
+        assert all(m[k] == v for k, v in f["chosen"][name].items()), name
+        assert f["used"][name]["epochs"] == len(m["curve"]["val_cer"]) <= cfg["budget"]["max_epochs"]
+        assert f["used"][name]["best_epoch"] == m["best_round"]
     n_test = cfg["data"]["n_test"]
     for name, m in r["models"].items():
-        spec = cfg["models"][name]
+        spec = {**cfg["models"][name], **r["fairness"]["chosen"][name]}
         assert (m["kind"], m["view"], m["hidden"]) == (spec["kind"], spec["view"], spec["hidden"]), name
-        assert m["lines_seen"] >= spec["rounds"] * cfg["round_lines"]
         curve = m["curve"]
-        assert len(curve["val_cer"]) == spec["rounds"] == len(curve["train_loss"]) == len(curve["lines"])
+        assert m["lines_seen"] >= len(curve["val_cer"]) * cfg["round_lines"]
+        assert len(curve["val_cer"]) == m["used"]["epochs"] == len(curve["train_loss"]) == len(curve["lines"])
+        # stopped by the budget: its last round, or `patience` rounds after the best
+        assert (m["used"]["stopped_by"] == "max_epochs") == (m["used"]["epochs"] == cfg["budget"]["max_epochs"])
+        if m["used"]["stopped_by"] == "patience":
+            assert m["used"]["epochs"] - m["best_round"] == cfg["budget"]["patience"]
         # early stopping keeps the best validation round
         assert m["val_cer"] == min(curve["val_cer"]) == curve["val_cer"][m["best_round"] - 1]
         _finite_nonneg(curve["train_loss"] + curve["val_cer"], name)

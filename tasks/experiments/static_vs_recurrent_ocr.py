@@ -22,9 +22,18 @@ set, trained long, without regularisation, with L2 weight decay plus dropout,
 and with far too much weight decay; training and test accuracy and loss are
 recorded every epoch.
 
-The test set is passed to ``fit`` as ``validation`` only to record curves:
-nothing (no early stopping, no model or hyper-parameter choice) is selected
-on it.
+The fairness rule (``tasks.fairness``): every model of the first part
+chooses its size (hidden units, or the conv net's channels) and Adam's
+learning rate from a grid of the same size (four points) on *validation*
+accuracy -- new samples of the training fonts, never the held-out fonts --
+and every run gets the same :class:`~tasks.fairness.Budget` (at most
+``max_epochs`` epochs, early stopping after ``patience`` epochs without a
+better validation loss, the best epoch's weights restored). The record's
+``"fairness"`` entry states the grids, the choices, the budget and what each
+chosen run used. The held-out-font test set is scored after every epoch only
+to draw curves: nothing is selected on it. (The over-fitting part is a
+demonstration of regularisation, not a comparison: it passes the test set as
+``validation`` to record its curves and stops nothing early.)
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from rnnbp.losses import softmax_cross_entropy
 
 from ..figures import accuracy_curves, confusion_matrix, image_grid
 from ..data.glyphs import DIGITS, OCRSet, ocr_dataset, render_glyphs
+from ..fairness import Budget, check_grids, choose, fairness_record, grid
 
 SUMMARY = "MLP and conv net on images vs Elman/LSTM/GRU on rows and pen strokes: OCR on held-out fonts"
 
@@ -52,13 +62,15 @@ FULL: dict[str, Any] = {
     "n_train": 3000,
     "n_test": 2000,            # from the held-out fonts
     "n_seen": 1000,            # fresh samples of the training fonts
+    "n_val": 600,              # validation: more fresh samples of the training fonts (chooses and stops)
     "test_fonts": 4,
-    "epochs": 12,
+    "budget": {"max_epochs": 30, "patience": 5},   # tasks.fairness.Budget: the same for every run
     "batch_size": 64,
-    "lr": 3e-3,
     "clip": 5.0,               # global gradient-norm clipping for the recurrent nets
-    "hidden": {"MLP": 128, "recurrent": 64},
-    "conv_channels": (8, 16),
+    # the fairness rule: every family's grid has 4 points (its size x Adam's learning rate)
+    "grids": {"MLP": {"hidden": [128, 512], "lr": [3e-3, 1e-2]},
+              "CNN": {"channels": [[8, 16], [16, 32]], "lr": [3e-3, 1e-2]},
+              "recurrent": {"hidden": [64, 128], "lr": [3e-3, 1e-2]}},
     "models": [["MLP", "image"], ["CNN", "image"],
                ["Elman", "rows"], ["LSTM", "rows"], ["GRU", "rows"],
                ["Elman", "pen"], ["LSTM", "pen"], ["GRU", "pen"]],
@@ -73,8 +85,11 @@ FULL: dict[str, Any] = {
 }
 
 QUICK: dict[str, Any] = {
-    **FULL, "pen_steps": 24, "n_train": 600, "n_test": 300, "n_seen": 200, "epochs": 2,
-    "hidden": {"MLP": 32, "recurrent": 16}, "conv_channels": (4, 8),
+    **FULL, "pen_steps": 24, "n_train": 600, "n_test": 300, "n_seen": 200, "n_val": 100,
+    "budget": {"max_epochs": 2, "patience": 1},
+    "grids": {"MLP": {"hidden": [32], "lr": [3e-3, 1e-2]},
+              "CNN": {"channels": [[4, 8]], "lr": [3e-3, 1e-2]},
+              "recurrent": {"hidden": [8, 16], "lr": [1e-2]}},
     "models": [["MLP", "image"], ["CNN", "image"], ["GRU", "rows"], ["LSTM", "pen"]],
     "reg": {**FULL["reg"], "n_train": 200, "hidden": 64, "epochs": 5},
 }
@@ -90,21 +105,27 @@ def _view(data: OCRSet, view: str, pen_scale: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data.pen * pen_scale)
 
 
-def _build(kind: str, view: str, cfg: dict[str, Any], seed: int) -> rnnbp.Sequential:
+def family_grid(kind: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The grid of points (size and learning rate) a model of ``kind`` chooses from."""
+    axes = cfg["grids"][kind if kind in ("MLP", "CNN") else "recurrent"]
+    return grid(**axes)
+
+
+def _build(kind: str, view: str, point: dict[str, Any], cfg: dict[str, Any], seed: int) -> rnnbp.Sequential:
     S, C, dt = cfg["size"], len(cfg["charset"]), np.dtype(cfg["dtype"])
     if kind == "MLP":
-        H = cfg["hidden"]["MLP"]
+        H = point["hidden"]
         return rnnbp.Sequential(rnnbp.Linear(S * S, H, seed=seed, dtype=dt), rnnbp.ReLU(),
                                 rnnbp.Linear(H, C, seed=seed + 1, dtype=dt))
     if kind == "CNN":
-        c1, c2 = cfg["conv_channels"]
+        c1, c2 = point["channels"]
         return rnnbp.Sequential(
             rnnbp.Reshape((1, S, S)),
             rnnbp.Conv2D(1, c1, 3, padding=1, seed=seed, dtype=dt), rnnbp.ReLU(), rnnbp.MaxPool2D(2),
             rnnbp.Conv2D(c1, c2, 3, padding=1, seed=seed + 1, dtype=dt), rnnbp.ReLU(), rnnbp.MaxPool2D(2),
             rnnbp.Flatten(), rnnbp.Linear(c2 * (S // 4) ** 2, C, seed=seed + 2, dtype=dt))
     D = S if view == "rows" else 3
-    H = cfg["hidden"]["recurrent"]
+    H = point["hidden"]
     cell = {"Elman": rnnbp.Elman, "LSTM": rnnbp.LSTM, "GRU": rnnbp.GRU}[kind](D, H, seed=seed, dtype=dt)
     return rnnbp.Sequential(cell, rnnbp.Linear(H, C, seed=seed + 1, dtype=dt))
 
@@ -199,44 +220,87 @@ def _sample_grids(test: OCRSet, pred: np.ndarray, model_name: str, out: Path, n:
 
 
 # -- the experiment ------------------------------------------------------------------
-def _train_main(cfg: dict[str, Any], data, seen: OCRSet, pen_scale: np.ndarray, seed: int,
-                out: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+def _train_point(kind: str, view: str, point: dict[str, Any], cfg: dict[str, Any], data, val: OCRSet,
+                 pen_scale: np.ndarray, seed: int, order_seed: int) -> tuple[rnnbp.Layer, rnnbp.History, dict]:
+    """Train one model at one grid point within the budget; early stopping on validation loss.
+
+    The held-out-font test set is scored after every epoch for the curves only.
+    """
+    budget = Budget(**cfg["budget"])
+    train, test = data.train, data.test
+    model = _build(kind, view, point, cfg, seed)
+    xs, tx = _view(train, view, pen_scale), _view(test, view, pen_scale)
+    static = view == "image"
+    test_curve: dict[str, list[float]] = {"acc": [], "loss": []}
+
+    def record_test(epoch: int, hist: rnnbp.History) -> None:     # curves only: nothing is chosen on it
+        acc, loss, _ = _scores(model, tx, test.labels)
+        test_curve["acc"].append(acc)
+        test_curve["loss"].append(loss)
+
+    t0 = time.perf_counter()
+    hist = rnnbp.fit(model, (xs, train.labels), loss=softmax_cross_entropy,
+                     optimizer=rnnbp.optim.Adam(model, lr=point["lr"]), **budget.fit_kwargs(),
+                     batch_size=cfg["batch_size"], clip=None if static else cfg["clip"],
+                     target="last", metric=rnnbp.accuracy,
+                     validation=(_view(val, view, pen_scale), val.labels),
+                     callbacks=[record_test], seed=order_seed, progress=False)
+    seconds = time.perf_counter() - t0
+    val_acc, val_loss, _ = _scores(model, _view(val, view, pen_scale), val.labels)
+    used = {"epochs": hist.epochs, "best_epoch": hist.best_epoch + 1,     # 1-based, as in tasks.fairness
+            "stopped_by": "patience" if hist.stopped_early else "max_epochs", "seconds": round(seconds, 2)}
+    return model, hist, {"point": point, "validation": val_acc, "validation_loss": val_loss,
+                         "test_curve": test_curve, "used": used}
+
+
+def _train_main(cfg: dict[str, Any], data, val: OCRSet, seen: OCRSet, pen_scale: np.ndarray, seed: int
+                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    """Every model at every point of its grid; the point with the best validation accuracy is reported."""
     results, histories, preds = {}, {}, {}
+    grids = {f"{kind} / {view}": family_grid(kind, cfg) for kind, view in cfg["models"]}
+    check_grids(grids)                          # before any training: the same number of points each
+    chosen, used, search = {}, {}, {}
     train, test = data.train, data.test
     for i, (kind, view) in enumerate(cfg["models"]):
         name = f"{kind} / {view}"
-        model = _build(kind, view, cfg, seed + 100 * (i + 1))
-        xs, vx = _view(train, view, pen_scale), _view(test, view, pen_scale)
-        static = view == "image"
-        print(f"{name}: {model.num_params} parameters, inputs {xs.shape}", flush=True)
-        t0 = time.perf_counter()
-        hist = rnnbp.fit(model, (xs, train.labels), loss=softmax_cross_entropy,
-                         optimizer=rnnbp.optim.Adam(model, lr=cfg["lr"]), epochs=cfg["epochs"],
-                         batch_size=cfg["batch_size"], clip=None if static else cfg["clip"],
-                         target="last", metric=rnnbp.accuracy, validation=(vx, test.labels),
-                         seed=seed + i, progress=True)
-        seconds = time.perf_counter() - t0
+        runs = [_train_point(kind, view, point, cfg, data, val, pen_scale, seed + 100 * (i + 1), seed + i)
+                for point in grids[name]]
+        search[name] = [{"point": r[2]["point"], "validation": r[2]["validation"],
+                         "validation_loss": r[2]["validation_loss"], **r[2]["used"]} for r in runs]
+        model, hist, info = next(r for r in runs if r[2] is choose([r[2] for r in runs], "validation"))
+        chosen[name], used[name] = info["point"], info["used"]
+        xs, tx = _view(train, view, pen_scale), _view(test, view, pen_scale)
         train_acc, train_loss, _ = _scores(model, xs, train.labels)
-        test_acc, test_loss, pred = _scores(model, vx, test.labels)
+        test_acc, test_loss, pred = _scores(model, tx, test.labels)
         seen_acc, _, seen_pred = _scores(model, _view(seen, view, pen_scale), seen.labels)
         seen_by_font = {str(f): float(np.mean(seen_pred[seen.fonts == f] == seen.labels[seen.fonts == f]))
                         for f in data.train_fonts}
         by_font = {str(f): float(np.mean(pred[test.fonts == f] == test.labels[test.fonts == f]))
                    for f in data.test_fonts}
-        results[name] = {"model": kind, "view": view, "parameters": model.num_params,
+        results[name] = {"model": kind, "view": view, "parameters": model.num_params, **info["point"],
+                         "validation_accuracy": info["validation"],
                          "train_accuracy": train_acc, "train_loss": train_loss,
                          "test_accuracy": test_acc, "test_loss": test_loss,
                          "seen_font_accuracy": seen_acc, "test_accuracy_by_font": by_font,
                          "seen_font_accuracy_by_font": seen_by_font,
                          "gap": train_acc - test_acc, "font_gap": seen_acc - test_acc,
-                         "train_accuracy_per_epoch": hist.metric, "test_accuracy_per_epoch": hist.val_metric,
-                         "train_loss_per_epoch": hist.loss, "test_loss_per_epoch": hist.val_loss,
-                         "seconds": round(seconds, 2)}
-        histories[name] = hist
+                         "epochs": hist.epochs, "best_epoch": info["used"]["best_epoch"],
+                         "train_accuracy_per_epoch": hist.metric, "val_accuracy_per_epoch": hist.val_metric,
+                         "test_accuracy_per_epoch": info["test_curve"]["acc"],
+                         "train_loss_per_epoch": hist.loss, "val_loss_per_epoch": hist.val_loss,
+                         "test_loss_per_epoch": info["test_curve"]["loss"],
+                         "seconds": info["used"]["seconds"]}
+        histories[name] = rnnbp.History(loss=hist.loss, metric=hist.metric, val_loss=info["test_curve"]["loss"],
+                                        val_metric=info["test_curve"]["acc"])
         preds[name] = pred
-        print(f"{name}: train {train_acc:.3f}, seen fonts {seen_acc:.3f}, held-out fonts {test_acc:.3f} "
-              f"({seconds:.0f} s)", flush=True)
-    return results, histories, preds
+        print(f"{name}: chose {info['point']} (validation {info['validation']:.3f}; grid "
+              + ", ".join(f"{s['validation']:.3f}" for s in search[name])
+              + f"), {hist.epochs} epochs (best {info['used']['best_epoch']}): train {train_acc:.3f}, "
+              f"seen fonts {seen_acc:.3f}, held-out fonts {test_acc:.3f}", flush=True)
+    fairness = fairness_record(grids, Budget(**cfg["budget"]), chosen, used)
+    fairness["choice"] = "validation accuracy (new samples of the training fonts), one point per model"
+    fairness["search"] = search
+    return results, histories, preds, fairness
 
 
 def _train_regularisation(cfg: dict[str, Any], data, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -300,6 +364,8 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
                        test_fonts=cfg["test_fonts"], pen_steps=cfg["pen_steps"], seed=seed, dtype=dt)
     seen = render_glyphs(cfg["n_seen"], fonts=data.train_fonts, charset=cfg["charset"], size=cfg["size"],
                          pen_steps=cfg["pen_steps"], seed=np.random.default_rng([seed, 1]), dtype=dt)
+    val = render_glyphs(cfg["n_val"], fonts=data.train_fonts, charset=cfg["charset"], size=cfg["size"],
+                        pen_steps=cfg["pen_steps"], seed=np.random.default_rng([seed, 2]), dtype=dt)
     # pen steps are a few hundredths of the image side: scale (dx, dy) to unit spread on the training set
     spread = data.train.pen[..., :2].std(axis=(0, 1))
     pen_scale = np.array([1 / spread[0], 1 / spread[1], 1.0], dtype=dt)
@@ -307,7 +373,7 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
     chance = 1.0 / len(cfg["charset"])
     print(f"held-out test fonts: {', '.join(data.test_fonts)}", flush=True)
 
-    results, histories, preds = _train_main(cfg, data, seen, pen_scale, seed, out)
+    results, histories, preds, fairness = _train_main(cfg, data, val, seen, pen_scale, seed)
     reg_results, reg_histories = _train_regularisation(cfg, data, seed)
 
     figures = ["accuracy.png", "curves.png", "views.png"]
@@ -345,10 +411,10 @@ def run(quick: bool, seed: int, out: Path) -> dict[str, Any]:
     figures += ["regularisation_accuracy.png", "regularisation_loss.png"]
 
     return {"config": {**cfg, "models": [" / ".join(m) for m in cfg["models"]],
-                       "optimizer": f"Adam(lr={cfg['lr']})", "pen_scale": pen_scale,
-                       "seen_fonts_seed": [seed, 1],
+                       "optimizer": "Adam (learning rate from each model's grid)", "pen_scale": pen_scale,
+                       "seen_fonts_seed": [seed, 1], "validation_seed": [seed, 2],
                        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")},
             "train_fonts": list(data.train_fonts), "test_fonts": list(data.test_fonts),
-            "chance": chance, "data_seconds": round(data_seconds, 2),
+            "chance": chance, "data_seconds": round(data_seconds, 2), "fairness": fairness,
             "models": results, "best_per_view": best, "best_overall": best_overall,
             "regularisation": reg_results, "figures": figures}
