@@ -10,8 +10,8 @@ new line experiments reuse them instead of copying:
 - :mod:`tasks.ctc_lines.models` -- the time-delay MLP and the (bidirectional)
   recurrent nets, built from a spec;
 - :mod:`tasks.ctc_lines.training` -- the one function that trains a model
-  with CTC (:func:`~tasks.ctc_lines.training.train_model`, which owns
-  ``ctc_loss``) and reads lines with a trained model;
+  with CTC (:func:`~tasks.ctc_lines.training.train_model`, on
+  ``rnnbp.losses.ctc`` itself) and reads lines with a trained model;
 - :mod:`tasks.ctc_lines.scoring` -- CER/WER per font and length, and the
   misreadings of look-alike letters;
 - :mod:`tasks.ctc_lines.figures` -- the figures of a line experiment.

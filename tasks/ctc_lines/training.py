@@ -1,9 +1,11 @@
 """Training a line reader with CTC, and reading lines with it: the one place CTC training lives.
 
 :func:`train_model` is the only function that trains a model of the line
-experiments, and :func:`ctc_loss` the only CTC wrapper they use, so a change
-of how CTC training is done (e.g. ``rnnbp.fit(..., loss=rnnbp.losses.ctc,
-target="sequence")``) is made here once.
+experiments. It calls :func:`rnnbp.train_step` with the library's loss,
+``rnnbp.losses.ctc``, and ``target="sequence"`` on labels padded with -1,
+with no wrapper: the step that ``rnnbp.fit`` loops. It keeps a loop of its
+own for what ``fit`` does not do: minibatches of lines of similar length,
+rounds of a fixed number of lines, and early stopping on the validation CER.
 """
 
 from __future__ import annotations
@@ -22,12 +24,7 @@ from ..fairness import Budget, BudgetTracker
 from .data import SPLITS, LineView, load_data, pen_scale
 from .models import build_model
 
-__all__ = ["ctc_loss", "read_lines", "probe", "probe_line", "train_model"]
-
-
-def ctc_loss(outputs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray]:
-    """CTC on ``(T, B, 42)`` scores against labels padded with -1 (PyTorch's ``"mean"`` reduction)."""
-    return ctc(outputs, np.maximum(labels, 0), mask=mask, label_lengths=(labels >= 0).sum(axis=1))
+__all__ = ["read_lines", "probe", "probe_line", "train_model"]
 
 
 def _logits(model: rnnbp.Layer, view: LineView, batch_size: int):
@@ -52,7 +49,7 @@ def probe(model: rnnbp.Layer, view: LineView, line: int) -> dict[str, Any]:
     """One line's CTC outputs (per-class posteriors over the steps) and ``||dL/dh_t||`` per direction."""
     xs, labels, mask = view.batch(np.array([line]))
     graph = rnnbp.unroll(model, xs, mask=mask)
-    value, dlogits = ctc_loss(graph.outputs, labels, mask)
+    value, dlogits = ctc(graph.outputs, labels, mask)          # labels padded with -1
     graph.backward(dlogits)
     z = graph.outputs[:, 0].astype(np.float64)
     post = np.exp(z - z.max(axis=1, keepdims=True))
@@ -125,7 +122,7 @@ def train_model(spec: dict[str, Any], budget: dict[str, Any], cfg: dict[str, Any
             if not queue:
                 queue = train.batches(B, rng)
             ix = queue.pop()
-            step = rnnbp.train_step(model, train.batch(ix), ctc_loss, opt, clip=cfg["clip"], target="sequence",
+            step = rnnbp.train_step(model, train.batch(ix), ctc, opt, clip=cfg["clip"], target="sequence",
                                     pool=pool)
             losses.append(step.loss)
             weights.append(len(ix))
