@@ -15,7 +15,13 @@ Import from the module that owns a name; this package imports nothing itself
   fonts, split into training and held-out fonts;
 - :mod:`tasks.data.line_text` and :mod:`tasks.data.lines` -- the alphabet,
   label encoding and texts of whole lines, and the lines rendered as images
-  and pen strokes for CTC.
+  and pen strokes for CTC;
+- :mod:`tasks.data.vowels` -- real recorded speech shipped in the repository:
+  UCI Japanese Vowels (``tasks/data/japanese_vowels/``, with its source,
+  licence, citation and checksum);
+- :mod:`tasks.data.signatures` -- online signatures from the sigma-lognormal
+  model: writers, genuine samples, skilled and random forgeries, and their
+  views.
 
 Every generator takes ``seed`` (an int or a ``numpy.random.Generator``) and is
 deterministic given it; numpy's global random state is never touched.
