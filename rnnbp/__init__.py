@@ -48,6 +48,7 @@ __all__ = [
     "unroll", "TimeGraph", "Node", "BufferPool", "TruncatedBPTT", "FixedPoint", "ConvergenceError", "RTRL",
     "train_step", "StepResult", "fit", "evaluate", "predict", "sample", "History", "Progress", "accuracy",
     "clip_grad_norm", "clip_grad_value", "gradcheck", "GradcheckResult",
-    "save", "load", "NonFiniteError", "LoadError", "ctc_greedy_decode", "ctc_beam_decode", "activations", "decode", "metrics",
-    "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl", "ctc", "checkpoint",
+    "save", "load", "NonFiniteError", "LoadError", "ctc_greedy_decode", "ctc_beam_decode",
+    "activations", "decode", "metrics", "init", "losses", "monitor", "optim", "schedules", "fixedpoint", "rtrl",
+    "ctc", "checkpoint",
 ]

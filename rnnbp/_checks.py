@@ -158,7 +158,8 @@ def array(value: Any, name: str, *, ndim: int | None = None,
             f"(convert once with {name}.astype(np.{dtype.name}))")
     if finite and value.dtype.kind in "fc" and not np.isfinite(value).all():
         bad = np.argwhere(~np.isfinite(value))[0]
-        raise ValueError(f"{name}: expected finite values, got {value[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+        where = tuple(int(i) for i in bad)
+        raise ValueError(f"{name}: expected finite values, got {value[tuple(bad)]} at index {where}")
     return value
 
 

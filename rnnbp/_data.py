@@ -35,7 +35,8 @@ def unpack(data: Any, name: str, model: Layer, target: str, batch_first: bool = 
     """Check ``(xs, ys[, mask])``; return ``(xs, ys, mask, static)`` with 2-d static inputs as one step."""
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
         raise TypeError(f"{name}: expected a tuple (xs, targets) or (xs, targets, mask), "
-                        f"got {type(data).__name__}" + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
+                        f"got {type(data).__name__}"
+                        + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
     xs, ys = data[0], data[1]
     mask = data[2] if len(data) == 3 else None
     if batch_first:

@@ -1,4 +1,4 @@
-"""Inference: :func:`predict` (outputs, or class probabilities) and :func:`evaluate` (loss and metric), in evaluation mode.
+"""Inference in evaluation mode: :func:`predict` (outputs or class probabilities), :func:`evaluate`.
 
 Both take the data :func:`rnnbp.fit` takes, checked the same way, and run
 the model in batches with ``model.eval()`` (no dropout), restoring its mode.

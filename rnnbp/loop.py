@@ -19,7 +19,7 @@ import math
 import sys
 import time
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,7 +28,9 @@ from .buffers import BufferPool
 from .errors import NonFiniteError
 from .history import History, Progress
 from .protocol import Layer
-from .inference import _evaluate, accuracy, evaluate, predict
+from .inference import _evaluate
+# rnnbp.train (renamed rnnbp.loop in 0.2.0) exposed these; its shim reads them here until 0.3.0.
+from .inference import accuracy, evaluate, predict  # noqa: F401
 from .update import TARGETS, StepResult, check_optimizer, run_step
 from .tbptt import TruncatedBPTT
 from .unroll import PATHS

@@ -317,7 +317,7 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0) -> None:
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas: expected a pair (beta1, beta2), got {betas!r}")
-        self.betas = (number(betas[0], "betas[0]", low=0.0, high=1.0, high_open=True), number(betas[1], "betas[1]", low=0.0, high=1.0, high_open=True))
+        self.betas = tuple(number(betas[i], f"betas[{i}]", low=0.0, high=1.0, high_open=True) for i in (0, 1))
         self.eps = positive_number(eps, "eps")
         self.weight_decay = number(weight_decay, "weight_decay", low=0.0)
         super().__init__(model_or_params, lr)

@@ -137,7 +137,8 @@ def train_step(model: Layer, batch: tuple, loss: LossFn, optimizer: Any, *,
         check_optimizer(optimizer, model)
     if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
         raise TypeError(f"batch: expected a tuple (xs, targets) or (xs, targets, mask), got "
-                        f"{type(batch).__name__}" + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
+                        f"{type(batch).__name__}"
+                        + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else ""))
     return run_step(model, batch, loss, optimizer, clip=clip, target=target, path=path, state=state,
                 loss_from=loss_from, t0=t0, pool=pool)
 

@@ -138,7 +138,10 @@ def equal_error_rate(genuine: np.ndarray, forgery: np.ndarray) -> float:
 
 
 def probit(p: np.ndarray) -> np.ndarray:
-    """The standard normal quantile of ``p`` (for DET axes), by bisection on ``erf``; ``p`` clipped to [1e-4, 1 - 1e-4]."""
+    """The standard normal quantile of ``p`` (for DET axes), by bisection on ``erf``.
+
+    ``p`` is clipped to [1e-4, 1 - 1e-4].
+    """
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
     lo, hi = np.full(p.shape, -5.0), np.full(p.shape, 5.0)
     erf = np.vectorize(math.erf)

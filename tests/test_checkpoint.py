@@ -223,7 +223,8 @@ def test_nonfinite_parameters_and_a_model_file_are_refused(saved, tmp_path):
             return buf.getvalue()
         return data
     _rewrite(saved, bad, edit)
-    with pytest.raises(rnnbp.LoadError, match=r"parameter '1.W' holds 1 non-finite value\(s\) \(first at index \(2, 0\)\)"):
+    message = r"parameter '1.W' holds 1 non-finite value\(s\) \(first at index \(2, 0\)\)"
+    with pytest.raises(rnnbp.LoadError, match=message):
         _resume(bad)
     model, _, _ = build("full/float64")
     with pytest.raises(rnnbp.LoadError, match="a model file: load it with rnnbp.load"):

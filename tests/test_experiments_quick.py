@@ -305,7 +305,8 @@ def test_recurrent_backprop(quick):
     methods = r["settling"]["methods"]
     assert {"mlp", "rbp", "neumann", "bptt", "tbptt"} <= set(methods)
     for name, m in methods.items():
-        assert len(m["curve"]) == cfg["epochs"] and [c["epoch"] for c in m["curve"]] == list(range(1, cfg["epochs"] + 1))
+        assert len(m["curve"]) == cfg["epochs"]
+        assert [c["epoch"] for c in m["curve"]] == list(range(1, cfg["epochs"] + 1))
         _in_unit_interval([m["accuracy"]] + [c["accuracy"] for c in m["curve"]], name)
         _finite_nonneg([m["recon_mse"]], name)
         assert m["curve"][-1]["accuracy"] == m["accuracy"]

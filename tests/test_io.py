@@ -540,7 +540,8 @@ def test_load_refuses_nonfinite_weights_naming_the_parameter_unless_allowed(tmp_
     model = rnnbp.Sequential(rnnbp.Linear(3, 4, seed=0), rnnbp.Linear(4, 2, seed=1))
     model.params["1.W"][2, 1] = np.nan
     path = rnnbp.save(model, tmp_path / "m")
-    with pytest.raises(rnnbp.LoadError, match=r"parameter '1.W' holds 1 non-finite value\(s\) \(first nan at index \(2, 1\)\).*allow_nonfinite=True"):
+    message = r"parameter '1.W' holds 1 non-finite value\(s\) \(first nan at index \(2, 1\)\).*allow_nonfinite=True"
+    with pytest.raises(rnnbp.LoadError, match=message):
         rnnbp.load(path)
     with pytest.warns(RuntimeWarning, match="parameter '1.W' holds 1 non-finite"):
         loaded = rnnbp.load(path, allow_nonfinite=True)

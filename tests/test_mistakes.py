@@ -19,7 +19,8 @@ def test_2d_data_to_a_recurrent_model_is_refused_with_both_fixes():
     stream = np.random.default_rng(0).normal(size=(500, 1))
     model = _lstm_model()
     opt = rnnbp.optim.SGD(model, lr=0.1)
-    with pytest.raises(ValueError, match=r"the model is recurrent .*xs\[:, None\] \(shape \(500, 1, 1\)\).*\(T, N, D\)"):
+    message = r"the model is recurrent .*xs\[:, None\] \(shape \(500, 1, 1\)\).*\(T, N, D\)"
+    with pytest.raises(ValueError, match=message):
         rnnbp.fit(model, (stream, stream), loss=mse, optimizer=opt, progress=False)
     with pytest.raises(ValueError, match=r"the model is recurrent"):
         rnnbp.predict(model, np.zeros((20, 1)))

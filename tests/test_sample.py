@@ -74,5 +74,6 @@ def test_the_text_experiment_writes_what_the_task_sampler_wrote():
     vocab = Vocab.from_text("abcdef")
     model = _one_hot_model()
     old = sample_text(model, vocab, "ab", 20, temperature=0.7, rng=np.random.default_rng(4))
-    new = "ab" + vocab.decode(rnnbp.sample(model, vocab.encode("ab"), 20, temperature=0.7, rng=np.random.default_rng(4)))
+    drawn = rnnbp.sample(model, vocab.encode("ab"), 20, temperature=0.7, rng=np.random.default_rng(4))
+    new = "ab" + vocab.decode(drawn)
     assert new == old

@@ -1,4 +1,4 @@
-"""Synthetic online signatures (tasks.data.signatures), their views and the verification metrics (tasks.verification)."""
+"""Synthetic online signatures (tasks.data.signatures), their views, and tasks.verification's metrics."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rnnbp
 from tasks.data import vowels
 from tasks.data.vowels import (Utterances, frame_windows, load_japanese_vowels, stratified_split,
                                utterance_statistics)

@@ -162,10 +162,13 @@ def fit_trial(name: str, lag: int, trial: int, base: int, point: dict[str, Any],
     T = lag + cfg["pad"]
     i = MODELS.index(name)
     budget = Budget(**cfg["budget"])
-    make = lambda n, s: delayed_class(n, lag, n_classes=C, n_distractors=cfg["n_distractors"],
-                                      length=T, seed=s, dtype=dt)
+    def make(n, s):
+        return delayed_class(n, lag, n_classes=C, n_distractors=cfg["n_distractors"], length=T, seed=s, dtype=dt)
+
     train, val, test = make(cfg["n_train"], base + 1), make(cfg["n_val"], base + 2), make(cfg["n_test"], base + 3)
-    stop = lambda epoch, hist: bool(hist.val_metric) and hist.val_metric[-1] >= TARGET_ACCURACY
+    def stop(epoch, hist):
+        return bool(hist.val_metric) and hist.val_metric[-1] >= TARGET_ACCURACY
+
     model = build_model(name, D, C, point["hidden"], cfg, seed=base + 10 * i)
     hist = rnnbp.fit(model, _views(name, train, w), loss=softmax_cross_entropy,
                      optimizer=rnnbp.optim.Adam(model, lr=point["lr"]), **budget.fit_kwargs(),

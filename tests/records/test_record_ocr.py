@@ -119,7 +119,8 @@ def test_regularisation_shrinks_overfitting(record):
     for name in ("L2", "dropout"):
         assert reg[name]["test_loss"] < none["test_loss"], name
     # far too much weight decay under-fits: it cannot even fit the training set
-    assert heavy["train_accuracy"] < 0.9 < min(reg[k]["train_accuracy"] for k in ("none", "L2", "dropout", "L2 + dropout"))
+    regularised = ("none", "L2", "dropout", "L2 + dropout")
+    assert heavy["train_accuracy"] < 0.9 < min(reg[k]["train_accuracy"] for k in regularised)
     assert heavy["test_accuracy"] < none["test_accuracy"]
 
 

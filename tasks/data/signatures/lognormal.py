@@ -356,7 +356,10 @@ def _jittered(tpl: Template, rng: np.random.Generator, session: int, seed: int) 
 
 def genuine(writer: int, sample: int, seed: int = 0, *, rate: float = 100.0,
             samples_per_session: int = 10) -> Signature:
-    """Genuine signature ``sample`` of ``writer``: samples ``0..samples_per_session-1`` are session 0, the rest session 1."""
+    """Genuine signature ``sample`` of ``writer``.
+
+    Samples ``0..samples_per_session-1`` are session 0, the rest session 1.
+    """
     _check(writer, sample, seed)
     tpl = writer_template(writer, seed)
     rng = _rng(seed, writer, KINDS["genuine"], sample)
