@@ -132,3 +132,15 @@ def test_consonant_targets_scale_with_vocal_tract():
     a = formant_targets("t", Speaker("x", "man", 100.0, 1.0, 1.0, 20.0))
     b = formant_targets("t", Speaker("x", "man", 100.0, 1.2, 1.0, 20.0))
     assert np.allclose(b, 1.2 * a) and np.isclose(a[1], PHONES["t"].formants[1])
+
+
+@pytest.mark.parametrize("group, f0", [("man", 85.0), ("child", 255.0)])
+def test_phone_levels_follow_speech(group, f0):
+    """Vowels are the loudest phones, /s/ and /sh/ some 5-15 dB below, /f/ and the stops weaker still."""
+    u = synthesize(["aa", "s", "ae", "f", "aa", "t", "aa"], Speaker("x", group, f0, 1.0, 1.0, 30.0), seed=2,
+                   noise=False)
+    level = {}
+    for p, a, b in zip(u.phones, u.starts, u.ends):
+        level.setdefault(p, 10 * np.log10(np.mean(u.wave[a:b] ** 2)))
+    assert level["aa"] - 15 < level["s"] < level["aa"] - 5
+    assert level["f"] < level["s"] - 5 and level["t"] < level["s"] - 3

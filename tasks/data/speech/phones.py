@@ -59,7 +59,7 @@ class Phone:
     noise_band : tuple of 2 float or None
         Pass band (Hz) of the frication noise (fricatives) or of the burst (stops).
     noise_gain : float
-        Amplitude of that noise relative to the voicing of a vowel.
+        RMS of that noise relative to the RMS of a vowel's voicing.
     voicing : float
         Amplitude of the glottal source (1 for a vowel, 0 for voiceless phones).
     closure : float
@@ -96,7 +96,7 @@ PHONES: dict[str, Phone] = {
     "sh": Phone("sh", "fricative", (250.0, 1900.0, 2500.0), (150.0, 200.0, 300.0), 0.12,
                 noise_band=(2000.0, 3800.0), noise_gain=0.35),
     "f": Phone("f", "fricative", (250.0, 1000.0, 2300.0), (150.0, 200.0, 300.0), 0.11,
-               noise_band=(1200.0, 7200.0), noise_gain=0.08),
+               noise_band=(1200.0, 7200.0), noise_gain=0.12),
     # nasals: voiced murmur with a low F1 and broad, weak upper formants
     "m": Phone("m", "nasal", (250.0, 1000.0, 2200.0), (100.0, 300.0, 400.0), 0.08, voicing=0.5),
     "n": Phone("n", "nasal", (250.0, 1600.0, 2600.0), (100.0, 300.0, 400.0), 0.08, voicing=0.5),

@@ -32,7 +32,6 @@ from typing import Sequence
 import numpy as np
 from scipy import signal
 
-from ..common import as_rng
 from .phones import F4, GROUP_SCALE, GROUPS, PETERSON_BARNEY, PHONES
 
 __all__ = ["Speaker", "Utterance", "random_speaker", "synthesize", "rosenberg_pulse", "resonator",
@@ -114,9 +113,20 @@ class Utterance:
         return self.wave.size / self.sr
 
 
+def seeded(seed) -> np.random.Generator:
+    """A Generator from an int, a sequence of ints (``numpy.random.default_rng`` entropy) or a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) or (
+        isinstance(seed, (list, tuple)) and seed and all(isinstance(v, (int, np.integer)) for v in seed))
+    if not ok:
+        raise TypeError(f"seed: expected an int, a list of ints or a numpy.random.Generator, got {seed!r}")
+    return np.random.default_rng(seed)
+
+
 def random_speaker(name: str, seed) -> Speaker:
     """A speaker with every parameter drawn uniformly from its range (group first, then its f0 range)."""
-    rng = as_rng(seed)
+    rng = seeded(seed)
     group = GROUPS[int(rng.integers(len(GROUPS)))]
     u = lambda key: float(rng.uniform(*RANGES[key]))
     return Speaker(name, group, f0=float(rng.uniform(*GROUP_F0[group])), vocal_tract=u("vocal_tract"),
@@ -155,6 +165,9 @@ def formant_targets(phone: str, speaker: Speaker) -> np.ndarray:
     return np.array([*f123, F4 * scale]) * speaker.vocal_tract
 
 
+_pulse = functools.lru_cache(maxsize=1024)(rosenberg_pulse)   # read-only copies for the pulse train
+
+
 def _glottal_source(n: int, f0: float, jitter: float, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Differentiated Rosenberg pulses at f0 with declination and jitter, ``(n,)``."""
     out = np.zeros(n + 2 * sr // 60)
@@ -162,7 +175,7 @@ def _glottal_source(n: int, f0: float, jitter: float, sr: int, rng: np.random.Ge
     while t < n:
         f = f0 * (1.04 - 0.08 * t / n) * (1.0 + jitter * rng.standard_normal())
         period = sr / f
-        pulse = rosenberg_pulse(max(2, round(0.4 * period)), max(2, round(0.16 * period)))
+        pulse = _pulse(max(2, round(0.4 * period)), max(2, round(0.16 * period)))
         i = int(t)
         out[i:i + pulse.size] += pulse
         t += period
@@ -186,7 +199,8 @@ def _bandpass(lo: float, hi: float, sr: int) -> np.ndarray:
 def _band_noise(n: int, band: tuple[float, float], sr: int, rng: np.random.Generator) -> np.ndarray:
     """White noise through a 4th-order Butterworth band-pass (edges rounded to 10 Hz), ``(n,)``."""
     lo, hi = round(band[0], -1), round(min(band[1], 0.45 * sr), -1)
-    return signal.sosfilt(_bandpass(lo, hi, sr), rng.standard_normal(n + 256))[256:]   # drop the start-up
+    x = signal.sosfilt(_bandpass(lo, hi, sr), rng.standard_normal(n + 256))[256:]   # drop the start-up
+    return x / np.sqrt(np.mean(x ** 2))                  # unit RMS: the phone's gain is its level
 
 
 def _ramp(n: int, sr: int, seconds: float = 0.005) -> np.ndarray:
@@ -198,7 +212,7 @@ def _ramp(n: int, sr: int, seconds: float = 0.005) -> np.ndarray:
     return env
 
 
-def synthesize(phones: Sequence[str], speaker: Speaker, *, sr: int = 16000, seed=None,
+def synthesize(phones: Sequence[str], speaker: Speaker, *, sr: int = 16000, seed=0,
                noise: bool = True) -> Utterance:
     """Synthesise a phone sequence spoken by ``speaker``.
 
@@ -228,7 +242,7 @@ def synthesize(phones: Sequence[str], speaker: Speaker, *, sr: int = 16000, seed
     unknown = [p for p in phones if p not in PHONES]
     if not phones or unknown:
         raise ValueError(f"phones: expected a non-empty sequence of {tuple(PHONES)}, got {phones!r}")
-    rng = as_rng(seed)
+    rng = seeded(seed)
     dur = np.array([PHONES[p].duration for p in phones]) / speaker.rate * rng.uniform(0.9, 1.1, len(phones))
     lead, tail = rng.uniform(0.05, 0.15, 2)
     lengths = np.round(dur * sr).astype(np.int64)
@@ -270,21 +284,31 @@ def synthesize(phones: Sequence[str], speaker: Speaker, *, sr: int = 16000, seed
             band = (ph.noise_band[0] * scale, ph.noise_band[1] * scale)
             fric[c:c + nburst] += ph.noise_gain * _band_noise(nburst, band, sr, rng) * _ramp(nburst, sr, 0.002)
             end = min(b, c + nburst + nasp)
-            ah[c:end] = 0.25 * _ramp(end - c, sr, 0.005)
+            ah[c:end] = _ramp(end - c, sr, 0.005)
     av = np.convolve(av, np.ones(int(0.01 * sr)) / int(0.01 * sr), mode="same")    # 10 ms voicing onsets
-    source = av * _glottal_source(n, speaker.f0, speaker.jitter, sr, rng) * (4.0 * speaker.f0 / sr)
-    source += ah * rng.standard_normal(n) * 0.05
+    # two sources through the same cascade: voicing and aspiration, levelled separately below
+    sources = np.stack([av * _glottal_source(n, speaker.f0, speaker.jitter, sr, rng), ah * rng.standard_normal(n)])
 
-    # the cascade, its four resonators updated every block
-    # (one lfilter call per resonator and block: far cheaper per call than sosfilt)
-    out = np.empty(n)
-    zi = [np.zeros(2) for _ in range(4)]
+    # one lfilter call per resonator and run of blocks with unchanged targets (inside a phone
+    # the targets are constant; only the transitions change every block)
+    out = np.empty((2, n))
+    zi = [np.zeros((2, 2)) for _ in range(4)]
     A, B, C = resonator(np.minimum(F, 0.45 * sr), BW, sr)      # each (nb, 4)
-    for j in range(nb):
-        y = source[j * block:(j + 1) * block]
+    change = np.flatnonzero(np.any(np.diff(np.concatenate([F, BW], axis=1), axis=0) != 0, axis=1)) + 1
+    runs = np.concatenate([[0], change, [nb]])
+    for j, j_end in zip(runs[:-1], runs[1:]):
+        y = sources[:, j * block:j_end * block]
         for k in range(4):
-            y, zi[k] = signal.lfilter(A[j, k:k + 1], (1.0, -B[j, k], -C[j, k]), y, zi=zi[k])
-        out[j * block:(j + 1) * block] = y
+            y, zi[k] = signal.lfilter(A[j, k:k + 1], (1.0, -B[j, k], -C[j, k]), y, axis=1, zi=zi[k])
+        out[:, j * block:j_end * block] = y
+    # levels: voicing at unit RMS over the vowels (full voicing), aspiration at -20 dB of it
+    voiced, aspirated = out
+    full = av > 0.99 if np.any(av > 0.99) else av > 0
+    if np.any(full):
+        voiced = voiced / (np.sqrt(np.mean(voiced[full] ** 2)) + 1e-12)
+    if np.any(ah > 0):
+        aspirated = aspirated * (0.1 / (np.sqrt(np.mean(aspirated[ah > 0] ** 2)) + 1e-12))
+    out = voiced + aspirated
     wave = out + fric
     active = np.zeros(n, bool)
     for a, b in zip(starts, ends):
