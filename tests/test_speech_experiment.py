@@ -53,7 +53,10 @@ def test_within_groups_scores_forced_choice():
     r = S.within_groups(scores, labels)
     assert r["tack/cat"]["accuracy"] == pytest.approx(1 / 3)
     assert r["tack/cat"]["confusion"] == [[1, 0], [2, 0]]
-    assert set(r) == {"/".join(g) for g in ANAGRAM_GROUPS} | {"mean"}
+    assert set(r) == {"tack/cat", "mean"} and r["mean"] == pytest.approx(1 / 3)
+    full = S.within_groups(np.eye(len(WORDS)), np.arange(len(WORDS)))
+    assert full["mean"] == 1.0
+    assert set(full) == {"/".join(g) for g in ANAGRAM_GROUPS} | {"mean"}
 
 
 def test_grids_are_fair():
@@ -77,3 +80,13 @@ def test_quick_run(tmp_path):
         assert r["test_per_beam"] >= 0 and r["test_per_greedy"] >= 0
     assert rec["fairness"]["words"]["grid_size"] == 1
     assert {"duration alone", "pooled nearest class mean"} <= set(rec["baselines"])
+
+
+def test_trials_are_deterministic():
+    """A trial's numbers depend only on its arguments (so --jobs 2 gives the numbers of --jobs 1)."""
+    a = S.word_trial("bag-of-frames MLP", 0, 16, 3e-3, 7, S.QUICK)
+    S._data.cache_clear()                               # fresh data, made again from the seeds
+    b = S.word_trial("bag-of-frames MLP", 0, 16, 3e-3, 7, S.QUICK)
+    for key in ("validation", "test_accuracy", "train_loss"):
+        assert a[key] == b[key]
+    assert np.array_equal(a["test_scores"], b["test_scores"])
