@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,7 +24,7 @@ from .data.speech.words import ANAGRAM_GROUPS, WORDS
 
 __all__ = ["write_all", "words_frames", "within_groups_bars", "grad_norms", "ctc_outputs"]
 
-_STATIC = ("bag-of-frames MLP", "time-delay MLP")
+_STATIC = ("bag-of-frames MLP (log-mel only)", "bag-of-frames MLP", "time-delay MLP")
 
 
 def _spectrogram(ax: Any, log_mel: np.ndarray, title: str) -> None:
@@ -156,9 +157,9 @@ def write_all(out: Path, done: Mapping[str, Any], grids: Mapping[str, Any], chos
     rows = {**{f"{n} (baseline)": b for n, b in baselines.items()}, **word_results}
     within_groups_bars(rows).savefig(out / "within_groups.png", dpi=110)
     files.append("within_groups.png")
-    for fam in [f for f in ("bag-of-frames MLP", "time-delay MLP", best) if f in runs]:
+    for fam in [f for f in (*_STATIC, best) if f in runs]:
         pred = np.argmax(np.asarray(runs[fam]["test_scores"]), axis=1)
-        name = "confusion_" + fam.split()[0].lower().replace("-", "_") + ".png"
+        name = "confusion_" + re.sub(r"[^a-z0-9]+", "_", fam.lower()).strip("_") + ".png"
         confusion_matrix(labels, pred, class_names=list(WORDS),
                          title=f"{fam}: held-out speakers, accuracy {np.mean(pred == labels):.3f}"
                          ).savefig(out / name, dpi=110)
