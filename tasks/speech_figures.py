@@ -100,6 +100,7 @@ def grad_norms(curves: Mapping[str, Mapping[str, list]]):
     for i, (name, per_layer) in enumerate(curves.items()):
         for j, (layer, values) in enumerate(per_layer.items()):
             v = np.asarray(values, float)
+            v = v[:np.flatnonzero(v > 0)[-1] + 1] if np.any(v > 0) else v    # until the longest word ends
             ax.semilogy(np.arange(v.size), np.maximum(v, 1e-12), color=f"C{i}", ls=["-", "--"][j % 2],
                         label=f"{name} (layer {layer})")
     ax.set_xlabel("frame t (10 ms)")
@@ -120,8 +121,8 @@ def ctc_outputs(showcase: Mapping[str, Any], models: Mapping[str, Mapping[str, A
     ref = " ".join(PHONE_NAMES[p - 1] for p in showcase["reference"])
     _spectrogram(axes[0], lm, f"held-out utterance: {ref}")
     for ax, (name, r) in zip(axes[1:], models.items()):
-        p = np.asarray(r["probabilities"])
         k = int(r.get("stack", 1))                       # each output step covers k frames
+        p = np.asarray(r["probabilities"])[:-(-lm.shape[0] // k)]    # the utterance's own steps
         t = (np.arange(p.shape[0]) + 0.5) * k - 0.5
         ax.plot(t, p[:, 0], color="0.6", ls=":", lw=0.8)
         for c in range(1, p.shape[1]):
