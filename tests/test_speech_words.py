@@ -27,6 +27,7 @@ def test_held_out_speakers_are_not_training_speakers():
     assert training_speakers(3) == training_speakers(5)[:3]
 
 
+@pytest.mark.slow
 def test_word_set_layout_and_determinism():
     sp = training_speakers(2)
     a = word_set(sp, 1, seed=4)
@@ -57,6 +58,7 @@ def test_phone_set():
         phone_set(training_speakers(1), 1, seed=0, words=(3, 2))
 
 
+@pytest.mark.slow
 def test_duration_does_not_separate_anagrams():
     """Within each group, the words' mean durations differ by less than their spread."""
     s = word_set(training_speakers(6), 2, seed=0)
