@@ -73,7 +73,8 @@ def within_groups_bars(rows: Mapping[str, Mapping[str, Any]]):
     ax = fig.add_subplot()
     width = 0.8 / len(groups)
     for k, g in enumerate(groups):
-        ax.bar(np.arange(len(names)) - 0.4 + (k + 0.5) * width, [rows[n]["within_groups"][g]["accuracy"] for n in names],
+        ax.bar(np.arange(len(names)) - 0.4 + (k + 0.5) * width,
+               [rows[n]["within_groups"][g]["accuracy"] for n in names],
                width, color=f"C{k}", label=g)
     ax.set_xticks(np.arange(len(names)), [n.replace(" (", "\n(") for n in names])
     for k, n in enumerate(names):

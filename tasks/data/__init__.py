@@ -19,6 +19,9 @@ Import from the module that owns a name; this package imports nothing itself
 - :mod:`tasks.data.vowels` -- real recorded speech shipped in the repository:
   UCI Japanese Vowels (``tasks/data/japanese_vowels/``, with its source,
   licence, citation and checksum);
+- :mod:`tasks.data.speech` -- a Klatt-style source-filter speech synthesiser
+  (speakers, phones, words with anagram groups, continuous phone strings)
+  and its log-mel features;
 - :mod:`tasks.data.signatures` -- online signatures from the sigma-lognormal
   model: writers, genuine samples, skilled and random forgeries, and their
   views.

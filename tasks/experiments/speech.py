@@ -147,7 +147,7 @@ def pooled(xs: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def stacked(xs: np.ndarray, context: int) -> np.ndarray:
-    """Each frame with its ``context`` neighbours on both sides, ``(T, N, (2 context + 1) D)``, zeros beyond the ends."""
+    """Each frame with its ``context`` neighbours on both sides, ``(T, N, (2 context + 1) D)``; zeros past the ends."""
     T = xs.shape[0]
     pad = np.concatenate([np.zeros_like(xs[:context]), xs, np.zeros_like(xs[:context])])
     return np.ascontiguousarray(np.concatenate([pad[k:k + T] for k in range(2 * context + 1)], axis=2))
