@@ -363,7 +363,7 @@ def _pool_in_use(pool: buffers.BufferPool | None) -> Any:
 
 def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
            mask: np.ndarray | None = None, *, recompute: bool | int | None = None,
-           path: str = "fast", pool: buffers.BufferPool | None = None) -> TimeGraph:
+           path: str = "fast", pool: buffers.BufferPool | None = None, batch_first: bool = False) -> TimeGraph:
     """Run ``model`` over the sequence ``xs`` and record the time graph.
 
     Parameters
@@ -405,6 +405,12 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
         uses it too. Same results, bit for bit; trades memory for the page
         faults of fresh arrays (see :class:`rnnbp.BufferPool`). ``None``
         (the default): fresh arrays, freed with the graph.
+    batch_first : bool, default False
+        ``True``: ``xs`` is ``(B, T, ...)`` (ids ``(B, T)``) and ``mask``
+        ``(B, T)``, as with PyTorch's ``batch_first``. They are transposed to
+        time-major here, at the boundary; the graph (``inputs``, ``outputs``,
+        the states and the gradients ``backward`` takes and returns) is
+        time-major, ``(T, B, ...)``.
 
     Returns
     -------
@@ -432,6 +438,13 @@ def unroll(model: Layer, xs: np.ndarray, state: State | None = None,
     _checks.instance(model, Layer, "model", "a rnnbp.Layer")
     path = _checks.choice(path, "path", PATHS)
     _checks.instance(pool, buffers.BufferPool, "pool", "a rnnbp.BufferPool", or_none=True)
+    if _checks.flag(batch_first, "batch_first"):
+        if not isinstance(xs, np.ndarray) or xs.ndim < 2:
+            raise ValueError(f"xs: with batch_first=True expected an array (B, T, ...), got "
+                             f"{getattr(xs, 'shape', type(xs).__name__)}")
+        xs = np.ascontiguousarray(np.swapaxes(xs, 0, 1))
+        if isinstance(mask, np.ndarray) and mask.ndim == 2:
+            mask = np.ascontiguousarray(mask.T)
     dtype = model.dtype
     if model.takes_ids:
         _checks.ids(xs, "xs", ndim=2)

@@ -242,3 +242,24 @@ def test_any_wrong_shape_or_dtype_is_a_clear_error(T, B, D, extra, dtype):
     else:
         with pytest.raises((TypeError, ValueError), match="^xs: expected"):
             rnnbp.unroll(model, xs)
+
+
+@pytest.mark.parametrize("path", ["fast", "step"])
+def test_batch_first_is_a_transpose_at_the_boundary(path):
+    rng = np.random.default_rng(7)
+    model = rnnbp.Sequential(rnnbp.LSTM(3, 5, seed=0), rnnbp.Linear(5, 2, seed=1))
+    xs = rng.normal(size=(6, 4, 3))
+    mask = np.arange(6)[:, None] < np.array([6, 2, 4, 1])[None, :]
+    R = rng.normal(size=(6, 4, 2))
+    time_major = rnnbp.unroll(model, xs, mask=mask, path=path)
+    batch_major = rnnbp.unroll(model, xs.transpose(1, 0, 2).copy(), mask=mask.T.copy(), path=path, batch_first=True)
+    assert np.array_equal(batch_major.outputs, time_major.outputs)             # the graph stays time-major
+    model.zero_grad()
+    dxs_t, _ = time_major.backward(R)
+    g_t = {k: g.copy() for k, g in model.grads.items()}
+    model.zero_grad()
+    dxs_b, _ = batch_major.backward(R)
+    assert np.array_equal(dxs_b, dxs_t)
+    assert all(np.array_equal(model.grads[k], g_t[k]) for k in g_t)
+    with pytest.raises(ValueError, match="batch_first=True expected an array"):
+        rnnbp.unroll(model, xs[0, 0], batch_first=True)
