@@ -353,39 +353,30 @@ def test_benchmark(quick, tmp_path):
 
 
 def test_ocr_lines(quick):
-    from tasks.ctc_lines.scoring import AMBIGUOUS, align
+    from tasks.experiments.ocr_lines import AMBIGUOUS, align
     from tasks.data.lines import HELD_OUT_FONTS, TRAIN_FONTS
 
     r = quick("ocr-lines")
     cfg = r["config"]
     assert r["held_out_fonts"] == list(HELD_OUT_FONTS) and r["train_fonts"] == list(TRAIN_FONTS)
     assert set(r["models"]) == set(cfg["models"])
-    # the fairness rule: every model's grid point is its lowest validation CER after the same search budget
-    f = _check_fairness(r, cfg["models"])
-    assert f["budget"] == {**cfg["budget"], "seconds": None}
-    assert f["search_budget"] == {**cfg["search_budget"], "seconds": None}
-    for name, search in f["search"].items():
-        assert len(search) == f["grid_size"]
-        for s in search:
-            assert len(s["val_cer_curve"]) == cfg["search_budget"]["max_epochs"]
-            assert s["validation"] == min(s["val_cer_curve"])
-        best = min(s["validation"] for s in search)
-        assert f["chosen"][name] == next(s for s in search if s["validation"] == best)["point"], name
-        m = r["models"][name]
-        assert all(m[k] == v for k, v in f["chosen"][name].items()), name
-        assert f["used"][name]["epochs"] == len(m["curve"]["val_cer"]) <= cfg["budget"]["max_epochs"]
-        assert f["used"][name]["best_epoch"] == m["best_round"]
+    # the static window is the one with the lowest validation CER among those tried, over every start
+    for view, ks in cfg["windows"].items():
+        search = r["window_search"][view]
+        assert set(search) == {str(k) for k in ks}
+        for s in search.values():
+            assert len(s["starts"]) == cfg["search_starts"]
+            assert s["val_cer"] == min(start["val_cer"] for start in s["starts"])
+        k, start = r["chosen_window"][view]["k"], r["chosen_window"][view]["start"]
+        assert search[str(k)]["starts"][start]["val_cer"] == min(s["val_cer"] for s in search.values())
+        assert r["models"][f"MLP / {view}"]["window"] == k
     n_test = cfg["data"]["n_test"]
     for name, m in r["models"].items():
-        spec = {**cfg["models"][name], **r["fairness"]["chosen"][name]}
+        spec = cfg["models"][name]
         assert (m["kind"], m["view"], m["hidden"]) == (spec["kind"], spec["view"], spec["hidden"]), name
+        assert m["lines_seen"] >= spec["rounds"] * cfg["round_lines"]
         curve = m["curve"]
-        assert m["lines_seen"] >= len(curve["val_cer"]) * cfg["round_lines"]
-        assert len(curve["val_cer"]) == m["used"]["epochs"] == len(curve["train_loss"]) == len(curve["lines"])
-        # stopped by the budget: its last round, or `patience` rounds after the best
-        assert (m["used"]["stopped_by"] == "max_epochs") == (m["used"]["epochs"] == cfg["budget"]["max_epochs"])
-        if m["used"]["stopped_by"] == "patience":
-            assert m["used"]["epochs"] - m["best_round"] == cfg["budget"]["patience"]
+        assert len(curve["val_cer"]) == spec["rounds"] == len(curve["train_loss"]) == len(curve["lines"])
         # early stopping keeps the best validation round
         assert m["val_cer"] == min(curve["val_cer"]) == curve["val_cer"][m["best_round"] - 1]
         _finite_nonneg(curve["train_loss"] + curve["val_cer"], name)

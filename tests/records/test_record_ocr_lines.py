@@ -1,12 +1,10 @@
 """The committed full-size record of ``ocr-lines`` shows what its docs page says.
 
-The held-out fonts really are held out, every model got the same chance
-(the fairness rule: grids of the same size chosen on validation, one search
-budget and one training budget, stated in the record), the main (two-layer)
-bidirectional LSTM reads the held-out fonts better than the one-direction
-nets and the static net, the record's target check agrees with the measured
-CER, the run was a clean checkout, and ``docs/experiments/ocr-lines.md``
-quotes the main table's numbers and the static / recurrent ratios.
+The held-out fonts really are held out, the main (two-layer) bidirectional
+LSTM reads them better than the one-direction nets and the static net, the
+record's target check agrees with the measured CER (the 2% target is
+missed), the run was a clean checkout within its 20-minute budget, and
+``docs/experiments/ocr-lines.md`` quotes the main table's numbers.
 
 A record audit: it checks committed data, not code (see ``conftest.py`` here).
 
@@ -51,42 +49,23 @@ def test_record_is_the_full_size_run_of_the_current_configuration(record):
     assert record["experiment"] == "ocr-lines" and record["quick"] is False
     cfg = record["config"]
     full = json.loads(json.dumps(experiment.FULL))     # tuples -> lists, as in the record
-    for key in ("data", "batch_size", "round_lines", "clip", "lr_final_share", "dtype", "budget",
-                "search_budget", "models", "comparisons", "beam_width", "length_buckets", "probe_font"):
+    for key in ("data", "batch_size", "round_lines", "clip", "lr_final_share", "dtype", "windows",
+                "search_rounds", "search_starts", "models", "second_stage", "beam_width",
+                "length_buckets", "probe_font"):
         assert cfg[key] == full[key], key
     assert set(record["models"]) == set(full["models"])
     data = full["data"]
     for name, m in record["models"].items():
-        spec = {**full["models"][name], **record["fairness"]["chosen"][name]}
+        spec = full["models"][name]
         assert m["kind"] == spec["kind"] and m["view"] == spec["view"] and m["hidden"] == spec["hidden"], name
-        rounds = len(m["curve"]["val_cer"])
-        assert rounds == m["used"]["epochs"] <= full["budget"]["max_epochs"], name
-        assert rounds * full["round_lines"] <= m["lines_seen"] < rounds * (full["round_lines"] + full["batch_size"])
+        # every model trained all its rounds (lines are counted in whole minibatches)
+        assert len(m["curve"]["val_cer"]) == spec["rounds"], name
+        assert spec["rounds"] * full["round_lines"] <= m["lines_seen"] < (spec["rounds"] * full["round_lines"]
+                                                                           + spec["rounds"] * full["batch_size"]), name
         assert m["seen"]["lines"] == m["held_out"]["lines"] == data["n_test"], name
-    # the main model: two stacked bidirectional layers, the anchor's architecture
+    # the main model: two stacked bidirectional layers of 2x64, the anchor's architecture
     assert full["models"][MAIN]["layers"] == 2
-
-
-def test_every_model_got_the_same_chance(record):
-    """The fairness rule: equal grid sizes, the choice on validation CER, one search and one final budget."""
-    f = record["fairness"]
-    models = set(record["models"])
-    assert set(f["grids"]) == set(f["chosen"]) == set(f["used"]) == set(f["search"]) == models
-    assert {len(g) for g in f["grids"].values()} == {f["grid_size"]} and f["grid_size"] == 4
-    assert f["budget"] == {**record["config"]["budget"], "seconds": None}
-    assert f["search_budget"] == {**record["config"]["search_budget"], "seconds": None}
-    for name, search in f["search"].items():
-        assert [s["point"] for s in search] == f["grids"][name], name
-        best = min(s["validation"] for s in search)
-        assert f["chosen"][name] == next(s for s in search if s["validation"] == best)["point"], name
-        for s in search:           # every search run used the whole search budget
-            assert len(s["val_cer_curve"]) == f["search_budget"]["max_epochs"], name
-        m, used = record["models"][name], f["used"][name]
-        assert used["epochs"] == len(m["curve"]["val_cer"]) and used["best_epoch"] == m["best_round"], name
-        assert used["stopped_by"] in ("max_epochs", "patience"), name
-        if used["stopped_by"] == "patience":
-            assert used["epochs"] - used["best_epoch"] == f["budget"]["patience"], name
-        assert m["val_cer"] == min(m["curve"]["val_cer"]), name
+    assert record["models"][MAIN]["parameters"] == 149_802
 
 
 def test_held_out_fonts_are_the_fixed_split_and_disjoint_from_training_fonts(record):
@@ -105,11 +84,13 @@ def test_main_bilstm_reads_held_out_fonts_better_than_one_direction_and_static(r
     cer = {name: m["held_out"]["cer"] for name, m in record["models"].items()}
     for other in ("LSTM / image", "GRU / image", "MLP / image"):
         assert cer[MAIN] < cer[other], other
-    # the comparisons entry is the ratio of the recorded CERs
-    for view, c in record["comparisons"].items():
-        s, r = record["models"][c["static"]], record["models"][c["recurrent"]]
-        for split in ("seen", "held_out"):
-            assert c["cer_ratio_static_over_recurrent"][split] == pytest.approx(s[split]["cer"] / r[split]["cer"])
+    # the matched comparison: the one-layer BiLSTM with the one-direction nets' lines
+    models = record["models"]
+    one = models["BiLSTM 1 layer / image"]
+    for other in ("LSTM / image", "GRU / image"):
+        assert one["lines_seen"] == models[other]["lines_seen"], other
+        assert abs(one["parameters"] - models[other]["parameters"]) < 0.02 * one["parameters"], other
+        assert cer["BiLSTM 1 layer / image"] < cer[other], other
 
 
 def test_targets_entry_agrees_with_the_measured_cer(record):
@@ -117,8 +98,10 @@ def test_targets_entry_agrees_with_the_measured_cer(record):
     cer, target = main["held_out"]["cer"], targets["target_held_out_cer"]
     assert target == 0.02
     assert targets["bilstm_held_out_cer"] == cer and targets["bilstm_seen_cer"] == main["seen"]["cer"]
-    assert targets["meets_held_out_target"] is (cer <= target)
-    assert targets["missed_by"] == pytest.approx(max(0.0, cer - target), abs=1e-12)
+    # the 2% target is missed, and the entry says so consistently with the measured value
+    assert cer > target
+    assert targets["meets_held_out_target"] is False
+    assert targets["missed_by"] == pytest.approx(cer - target, abs=1e-12) and targets["missed_by"] > 0
     one_way = targets["one_direction_held_out_cer"]
     assert one_way == {n: record["models"][n]["held_out"]["cer"] for n in ("LSTM / image", "GRU / image")}
     assert targets["better_than_one_direction"] is (cer < min(one_way.values())) is True
@@ -127,7 +110,7 @@ def test_targets_entry_agrees_with_the_measured_cer(record):
 def test_run_was_clean_and_within_its_budget(record):
     run = record["run"]
     assert run["clean"] is True
-    assert run["seconds"] <= 2 * 3600
+    assert run["seconds"] <= 1200
     assert run["trials"]["computed"] == run["trials"]["trials"]     # nothing read back from a journal
 
 
@@ -157,13 +140,7 @@ def test_docs_page_quotes_the_main_table(record):
         assert cells[5] == f"**{100 * m['held_out']['cer']:.2f}**", name
         assert cells[7:11] == [f"{100 * m['held_out']['by_font'][f]['cer']:.2f}" for f in HELD_OUT_FONTS], name
         assert cells[11] == f"{m['train_seconds']:.0f}", name
-    # the target paragraph, the static / recurrent ratios and the run's time
+    # the target paragraph and the run's time
     targets = record["targets"]
-    if targets["meets_held_out_target"]:
-        assert "meets the 2% target" in page
-    else:
-        assert f"misses 2% by **{100 * targets['missed_by']:.2f} points**" in page
-    for view, c in record["comparisons"].items():
-        ratios = c["cer_ratio_static_over_recurrent"]
-        assert f"{view}: **{ratios['seen']:.2f}x** seen, **{ratios['held_out']:.2f}x** held-out" in page, view
+    assert f"misses 2% by **{100 * targets['missed_by']:.2f} points**" in page
     assert f"{record['run']['seconds']:.0f} s ({record['run']['seconds'] / 60:.1f} minutes)" in page
