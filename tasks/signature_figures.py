@@ -16,7 +16,7 @@ _TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
 
 
 def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
+    from .figures import Figure                     # matplotlib's, loaded on first use
 
     return Figure(figsize=(width, height), layout="constrained")
 

@@ -284,9 +284,10 @@ def test_rss_falls_back_after_del_graph_and_clear():
     assert r["pool_nbytes"] > 200 * mib                 # the caches of a step: kept while the pool lives
     assert r["pool_after_del"] > 200 * mib              # ... and the process shows it (the test can fail)
     assert r["cleared"] == r["pool_nbytes"]
-    assert r["pool_after_clear"] < 8 * mib, r           # asked to, the pool gives it all back
-    # Without a pool the caches go with the graph; malloc keeps some small scratch in its heap
-    # (measured 16 MiB after 400 MiB steps).
+    # Asked to, the pool gives its ~250 MiB back. What stays is malloc's heap of small scratch, the
+    # same as without a pool: measured 8-28 MiB after clear() depending on the code's layout in
+    # memory, 16 MiB without a pool after 400 MiB steps; 32 MiB is far below what the pool held.
+    assert r["pool_after_clear"] < 32 * mib, r
     assert r["fresh_after_del"] < 32 * mib, r
 
 

@@ -247,7 +247,7 @@ def _train_point(kind: str, view: str, point: dict[str, Any], cfg: dict[str, Any
                      callbacks=[record_test], seed=order_seed, progress=False)
     seconds = time.perf_counter() - t0
     val_acc, val_loss, _ = _scores(model, _view(val, view, pen_scale), val.labels)
-    used = {"epochs": hist.epochs, "best_epoch": hist.best_epoch + 1,     # 1-based, as in tasks.fairness
+    used = {"epochs": hist.epochs, "best_epoch": hist.best_epoch,         # 1-based, as in tasks.fairness
             "stopped_by": "patience" if hist.stopped_early else "max_epochs", "seconds": round(seconds, 2)}
     return model, hist, {"point": point, "validation": val_acc, "validation_loss": val_loss,
                          "test_curve": test_curve, "used": used}

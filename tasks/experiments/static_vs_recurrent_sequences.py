@@ -188,7 +188,7 @@ def fit_trial(name: str, lag: int, trial: int, base: int, point: dict[str, Any],
                                          metric=rnnbp.accuracy, target="last")
     return {"lag": lag, "T": T, "trial": trial, **point, "val_accuracy": val_acc, "val_loss": val_loss,
             "test_accuracy": test_acc, "test_loss": test_loss,
-            "epochs": hist.epochs, "best_epoch": hist.best_epoch + 1, "stopped_by": stopped_by,   # 1-based
+            "epochs": hist.epochs, "best_epoch": hist.best_epoch, "stopped_by": stopped_by,   # 1-based
             "parameters": model.num_params}
 
 
