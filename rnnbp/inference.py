@@ -123,17 +123,17 @@ def evaluate(model: Layer, data: Any, loss: LossFn, *, metric: Metric | None = N
     ----------
     model : Layer
     data : tuple
-        ``(xs, targets)`` or ``(xs, targets, mask)``, as for :func:`fit`.
+        ``(xs, targets)`` or ``(xs, targets, mask)``, as for :func:`rnnbp.fit`.
     loss : callable
         ``loss(outputs, targets, mask) -> (value, doutputs)``.
     metric : callable, optional
         ``metric(outputs, targets, mask) -> float``, e.g. :func:`accuracy`.
     target : {"every", "last", "sequence"}
-        As for :func:`fit`.
+        As for :func:`rnnbp.fit`.
     batch_size : int
     path : {"fast", "step"}
     batch_first : bool, default False
-        As for :func:`fit`.
+        As for :func:`rnnbp.fit`.
 
     Returns
     -------

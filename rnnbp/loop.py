@@ -1,4 +1,4 @@
-"""The training loop: :func:`fit` (:func:`evaluate` and :func:`predict` are in :mod:`rnnbp.inference`).
+"""The training loop: :func:`fit` (:func:`rnnbp.evaluate` and :func:`rnnbp.predict` are in :mod:`rnnbp.inference`).
 
 :func:`fit` is a loop over epochs and minibatches around one training step,
 :func:`rnnbp.train_step` (``rnnbp/update.py``: unroll, loss, backward, clip,

@@ -66,7 +66,7 @@ def built_docs(tmp_path_factory):
     out = tmp_path_factory.mktemp("docs")
     html = out / "html"
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-q", "-b", "html", "-d", str(out / "doctrees"),
+        [sys.executable, "-m", "sphinx", "-q", "-W", "--keep-going", "-b", "html", "-d", str(out / "doctrees"),
          str(ROOT / "docs"), str(html)],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
         env={**os.environ, "MPLBACKEND": "Agg"})
