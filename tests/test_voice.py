@@ -196,7 +196,8 @@ def test_one_trial_is_deterministic():
 def test_trivial_baselines():
     b = voice.trivial_baselines(voice.FULL)
     assert b["majority_class"]["test_accuracy"] == pytest.approx(31 / 370)
-    assert 1 / 9 < b["length_only"]["test_accuracy"] < 0.5
+    length_only = b["length_only"]["test_accuracy"]
+    assert length_only > 1 / 9 and length_only < 0.5                # above chance, far below the models
 
 
 # -- the experiment through the command line ---------------------------------------------------
